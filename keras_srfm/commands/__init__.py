@@ -1,0 +1,1 @@
+"""Argument parsing for each `srfm` subcommand (one module each); see keras_srfm.cli."""

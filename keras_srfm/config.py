@@ -1,0 +1,197 @@
+"""Run configuration: one frozen dataclass per concern, JSON-serialisable.
+
+Defaults follow the paper (Sec. III-A and V-A). Every run prints its configs at start and
+saves them as JSON beside its checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, TypeVar
+
+T = TypeVar("T", bound="_Config")
+
+# RGB mean of the DIV2K training set on [0, 1] (the value EDSR and its descendants use).
+# `srfm stats` recomputes it for any dataset; see keras_srfm.data.
+DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
+
+
+class _Config:
+    """Mixin: dict/JSON round trip with a one-line error on unknown keys."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls: type[T], values: dict[str, Any]) -> T:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"Unknown {cls.__name__} field(s) {unknown}. Received: {values}")
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**fixed)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig(_Config):
+    """Generator of Fig. 2 (top): residual blocks without BatchNorm, sub-pixel upsampling."""
+
+    num_blocks: int = 16
+    filters: int = 64
+    scale: int = 4
+    leaky_alpha: float = 0.2
+    init_scale: float = 0.1  # MSRA init multiplied by 0.1 (Sec. V-A)
+    rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN
+
+    def __post_init__(self) -> None:
+        if self.num_blocks < 1:
+            raise ValueError(f"num_blocks must be >= 1. Received: num_blocks={self.num_blocks}")
+        if self.filters < 1:
+            raise ValueError(f"filters must be >= 1. Received: filters={self.filters}")
+        if self.scale not in (2, 3, 4, 8):
+            raise ValueError(f"scale must be one of 2, 3, 4, 8. Received: scale={self.scale}")
+        if len(self.rgb_mean) != 3:
+            raise ValueError(f"rgb_mean needs 3 values. Received: rgb_mean={self.rgb_mean}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscriminatorConfig(_Config):
+    """Discriminator of Fig. 2 (bottom): 8 convs (64->512), BN + LeakyReLU, 2 dense layers."""
+
+    patch_size: int | None = 96  # fixed HR patch as in the paper; None needs pooling="avg"
+    base_filters: int = 64
+    dense_units: int = 1024
+    leaky_alpha: float = 0.2
+    tap: str = "after_bn"  # pre-activation taps: "after_bn" (default) or "before_bn"
+    pooling: str = "flatten"  # "flatten" (paper) or "avg" (global pooling, any input size)
+    sync_batchnorm: bool = True  # BN statistics synchronised across replicas
+
+    def __post_init__(self) -> None:
+        if self.tap not in ("after_bn", "before_bn"):
+            raise ValueError(f"tap must be 'after_bn' or 'before_bn'. Received: tap={self.tap!r}")
+        if self.pooling not in ("flatten", "avg"):
+            raise ValueError(f"pooling must be 'flatten' or 'avg'. Received: pooling={self.pooling!r}")
+        if self.pooling == "flatten" and (self.patch_size is None or self.patch_size % 16):
+            raise ValueError(
+                "pooling='flatten' needs a fixed patch_size divisible by 16. "
+                f"Received: patch_size={self.patch_size}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig(_Config):
+    """Terms and weights of Eq. 1: L = L_content + lambda L_adv + eta L_point + gamma L_vgg."""
+
+    use_point: bool = True
+    use_content: bool = False
+    use_adv: bool = False
+    use_vgg: bool = False
+    content_weighting: str = "softmax"  # "softmax" (Eq. 7) or "mean" (plain average, M_pca)
+    content_rescale: bool = True  # per-layer rescale calibrated on the first batch (Sec. III-B)
+    content_mode: str = "paper"  # "paper" or "authors" (the authors' public code, see losses)
+    lambda_adv: float = 0.005
+    eta_point: float = 0.01
+    gamma_vgg: float = 0.5
+    huber_delta: float = 1.0
+    vgg_layer: str = "block5_conv4"
+    vgg_weights: str | None = "imagenet"  # "imagenet", a local .h5/.weights.h5 path, or None
+
+    def __post_init__(self) -> None:
+        if self.content_weighting not in ("softmax", "mean"):
+            raise ValueError(
+                "content_weighting must be 'softmax' or 'mean'. "
+                f"Received: content_weighting={self.content_weighting!r}"
+            )
+        if self.content_mode not in ("paper", "authors"):
+            raise ValueError(
+                f"content_mode must be 'paper' or 'authors'. Received: content_mode={self.content_mode!r}"
+            )
+        if not (self.use_point or self.use_content or self.use_adv or self.use_vgg):
+            raise ValueError("LossConfig needs at least one loss term. Received: all terms off")
+        if self.huber_delta <= 0:
+            raise ValueError(f"huber_delta must be > 0. Received: huber_delta={self.huber_delta}")
+
+    @property
+    def needs_discriminator(self) -> bool:
+        return self.use_adv or self.use_content
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(_Config):
+    """Training input: aligned random LR/HR patches (Sec. V-A)."""
+
+    sources: tuple[str, ...] = ("srfm_div2k", "srfm_flickr2k")  # TFDS names or HR folders
+    weights: tuple[float, ...] = ()  # sampling weights per source; () = proportional to size
+    split: str = "train"
+    scale: int = 4
+    lr_patch: int = 24
+    batch_size: int = 16  # global batch
+    patches_per_image: int = 16  # patches cut from each decoded image before moving on
+    shuffle_buffer: int = 512
+    seed: int = 0
+    on_bad_image: str = "skip"  # "skip" (one warning line each) or "error"
+    data_dir: str | None = None  # TFDS data_dir
+    manual_dir: str | None = None  # TFDS manual_dir (offline preparation)
+
+    def __post_init__(self) -> None:
+        if self.on_bad_image not in ("skip", "error"):
+            raise ValueError(
+                f"on_bad_image must be 'skip' or 'error'. Received: on_bad_image={self.on_bad_image!r}"
+            )
+        if self.weights and len(self.weights) != len(self.sources):
+            raise ValueError(
+                f"weights needs one value per source. Received: sources={self.sources}, weights={self.weights}"
+            )
+        if self.batch_size < 1 or self.lr_patch < 1:
+            raise ValueError(
+                f"batch_size and lr_patch must be >= 1. Received: batch_size={self.batch_size}, lr_patch={self.lr_patch}"
+            )
+
+    @property
+    def hr_patch(self) -> int:
+        return self.lr_patch * self.scale
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(_Config):
+    """Optimisation schedule (Sec. V-A): Adam 1e-4 for G and D, x0.1 decay, 2e5 updates."""
+
+    variant: str = "pcsva"
+    steps: int = 200_000
+    g_learning_rate: float = 1e-4
+    d_learning_rate: float = 1e-4
+    decay_every: int = 100_000  # steps between x0.1 decays (paper: every 200 epochs)
+    decay_factor: float = 0.1
+    checkpoint_every: int = 200  # steps; also the Keras "epoch" length
+    eval_every: int = 0  # steps between Set5-style validation runs (0 = only at checkpoints)
+    keep_checkpoints: int = 3
+    use_ema: bool = False
+    ema_momentum: float = 0.999
+    jit_compile: bool = False
+    mixed_precision: str = "off"  # "off", "float16", "bfloat16"
+    strategy: str = "default"  # "default", "mirrored", "multiworker", "tpu"
+    init_from: str | None = None  # generator weights (.keras / .weights.h5) to start from
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1. Received: steps={self.steps}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1. Received: checkpoint_every={self.checkpoint_every}")
+        if self.g_learning_rate <= 0 or self.d_learning_rate <= 0:
+            raise ValueError(
+                "learning rates must be > 0. "
+                f"Received: g_learning_rate={self.g_learning_rate}, d_learning_rate={self.d_learning_rate}"
+            )
+        if self.mixed_precision not in ("off", "float16", "bfloat16"):
+            raise ValueError(
+                f"mixed_precision must be off, float16 or bfloat16. Received: mixed_precision={self.mixed_precision!r}"
+            )
+        if self.strategy not in ("default", "mirrored", "multiworker", "tpu"):
+            raise ValueError(
+                f"strategy must be default, mirrored, multiworker or tpu. Received: strategy={self.strategy!r}"
+            )

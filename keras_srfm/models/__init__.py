@@ -1,0 +1,1 @@
+"""Networks of Sec. III-A: generator, discriminator and the VGG19 feature extractor."""
