@@ -1,0 +1,153 @@
+"""Loss terms of Eq. 1: L = L_content + lambda L_adv + eta L_point + gamma L_vgg (Sec. III-B).
+
+Every function returns a **per-example** loss of shape `(batch,)` (float32), averaged over the
+image dimensions as the paper states below Eq. 2. The training model turns per-example values
+into a replica-correct scalar by summing and dividing by the *global* batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+# === Point-estimate loss (Eq. 2) ===
+
+
+def point_loss(hr: tf.Tensor, sr: tf.Tensor, delta: float = 1.0) -> tf.Tensor:
+    """Huber loss, Eq. 2, averaged over H, W, C.
+
+    With images in [0, 1] and the paper's threshold delta = 1, |I_est - I_HR| < 1 holds for
+    every pixel of a sane output, so in practice this is 0.5 * MSE; the L1 branch only
+    catches wild early outputs. A smaller delta (e.g. 1/255) makes it L1-like.
+
+    Args:
+        hr: `(batch, H, W, C)` target in [0, 1].
+        sr: `(batch, H, W, C)` estimate.
+        delta: float. Threshold between the quadratic and linear branches. Defaults to 1.0.
+
+    Returns:
+        `(batch,)` float32.
+    """
+    err = tf.abs(tf.cast(sr, tf.float32) - tf.cast(hr, tf.float32))
+    quadratic = tf.minimum(err, delta)
+    linear = err - quadratic
+    per_pixel = 0.5 * tf.square(quadratic) + delta * linear
+    return tf.reduce_mean(per_pixel, axis=[1, 2, 3])
+
+
+# === Perceptual loss (Eq. 3) ===
+
+
+def vgg_loss(hr_features: tf.Tensor, sr_features: tf.Tensor) -> tf.Tensor:
+    """Perceptual loss, Eq. 3: squared L2 between VGG19 features psi_i of SR and HR (mean).
+
+    `hr_features` is a constant target (gradients are stopped).
+
+    Returns:
+        `(batch,)` float32.
+    """
+    return _feature_mse(hr_features, sr_features)
+
+
+# === Adversarial losses (Eqs. 4-5) ===
+
+
+def adversarial_loss(fake_logit: tf.Tensor) -> tf.Tensor:
+    """Generator adversarial loss, Eq. 4: -log D(G(I_LR)), from logits (non-saturating).
+
+    Returns:
+        `(batch,)` float32.
+    """
+    logit = tf.reshape(tf.cast(fake_logit, tf.float32), [-1])
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logit), logits=logit)
+
+
+def discriminator_loss(real_logit: tf.Tensor, fake_logit: tf.Tensor) -> tf.Tensor:
+    """Discriminator loss, Eq. 5: -log(1 - D(G(I_LR))) - log D(I_HR), from logits.
+
+    Returns:
+        `(batch,)` float32.
+    """
+    real = tf.reshape(tf.cast(real_logit, tf.float32), [-1])
+    fake = tf.reshape(tf.cast(fake_logit, tf.float32), [-1])
+    real_term = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(real), logits=real)
+    fake_term = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(fake), logits=fake)
+    return real_term + fake_term
+
+
+# === Content loss (Eq. 6) ===
+
+
+def content_losses(
+    hr_features: Mapping[str, tf.Tensor],
+    sr_features: Mapping[str, tf.Tensor],
+    taps: Sequence[str],
+    huber_delta: float | None = None,
+) -> tf.Tensor:
+    """Layer-wise content losses L_content^i, Eq. 6, for every discriminator tap.
+
+    Squared L2 (mean over H, W, C) between the pre-activation feature maps phi_i of SR and HR;
+    HR features are a constant target. `huber_delta` switches to a Huber distance (the
+    authors' public code does this; the paper uses squared L2).
+
+    Returns:
+        `(batch, len(taps))` float32.
+    """
+    columns = []
+    for name in taps:
+        if huber_delta is None:
+            columns.append(_feature_mse(hr_features[name], sr_features[name]))
+        else:
+            columns.append(point_loss(tf.stop_gradient(hr_features[name]), sr_features[name], huber_delta))
+    return tf.stack(columns, axis=1)
+
+
+# === Softmax reweighing (Eq. 7) ===
+
+
+def softmax_weights(layer_losses: tf.Tensor, stop_gradient: bool = True) -> tf.Tensor:
+    """Weights of Eq. 7: softmax of the (rescaled) layer-wise content losses.
+
+    Wrapped in `tf.stop_gradient` by default: Eq. 7 does not back-propagate through the
+    softmax, so each layer's gradient is its own gradient times a constant weight.
+
+    Args:
+        layer_losses: `(num_layers,)` batch-mean losses, identical on every replica.
+        stop_gradient: bool. False reproduces the authors' public code.
+
+    Returns:
+        `(num_layers,)` float32 summing to 1.
+    """
+    weights = tf.nn.softmax(tf.cast(layer_losses, tf.float32))
+    return tf.stop_gradient(weights) if stop_gradient else weights
+
+
+def reweighed_content_loss(per_example: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """L_content of Eq. 7: sum_i w_i * L_content^i, per example.
+
+    Args:
+        per_example: `(batch, num_layers)` (rescaled) layer-wise content losses.
+        weights: `(num_layers,)` from `softmax_weights`, or uniform for plain averaging.
+
+    Returns:
+        `(batch,)` float32.
+    """
+    return tf.reduce_sum(per_example * weights[tf.newaxis, :], axis=1)
+
+
+def calibration_scales(layer_losses: tf.Tensor, eps: float = 1e-12) -> tf.Tensor:
+    """Initial per-layer rescale (Sec. III-B, "before starting the training"): 1 / L_i.
+
+    Brings each layer's first-batch content loss to 1 so that the softmax starts uniform and
+    no layer dominates by its raw magnitude.
+    """
+    return 1.0 / tf.maximum(tf.cast(layer_losses, tf.float32), eps)
+
+
+def _feature_mse(target: Any, estimate: Any) -> tf.Tensor:
+    target = tf.stop_gradient(tf.cast(target, tf.float32))
+    estimate = tf.cast(estimate, tf.float32)
+    axes = list(range(1, len(estimate.shape)))
+    return tf.reduce_mean(tf.square(estimate - target), axis=axes)
