@@ -1,0 +1,96 @@
+"""`srfm train`: train (or resume) one variant; prints its configuration first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train or resume a model (variants p, pva, pca, pcsa, pcsva)")
+    p.add_argument("--variant", default="pcsva", choices=["p", "pva", "pca", "pcsa", "pcsva"],
+                   help="loss combination of Sec. V-B (default: pcsva, the paper's final model)")
+    p.add_argument("--run-dir", required=True, help="run directory; an existing one is resumed")
+    p.add_argument("--data", action="append", default=None, metavar="SOURCE",
+                   help="TFDS name (srfm_div2k, srfm_flickr2k, ...) or folder of HR images; repeatable "
+                        "(default: srfm_div2k + srfm_flickr2k, as in the paper)")
+    p.add_argument("--data-weights", type=float, nargs="+", default=None, help="sampling weight per --data")
+    p.add_argument("--data-dir", default=None, help="TFDS data_dir")
+    p.add_argument("--manual-dir", default=None, help="TFDS manual_dir (offline preparation)")
+    p.add_argument("--steps", type=int, default=200_000, help="total generator updates (paper: 2e5)")
+    p.add_argument("--batch-size", type=int, default=16, help="global batch size (paper: 16)")
+    p.add_argument("--patches-per-image", type=int, default=16)
+    p.add_argument("--g-lr", type=float, default=1e-4, help="generator Adam rate (paper: 1e-4)")
+    p.add_argument("--d-lr", type=float, default=1e-4, help="discriminator Adam rate (paper: 1e-4)")
+    p.add_argument("--decay-every", type=int, default=100_000, help="steps between x0.1 decays")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument("--blocks", type=int, default=16, help="generator residual blocks (paper: 16)")
+    p.add_argument("--filters", type=int, default=64, help="generator filters (paper: 64)")
+    p.add_argument("--rgb-mean", type=float, nargs=3, default=None,
+                   help="dataset RGB mean on [0,1] (default: DIV2K's; see `srfm stats`)")
+    p.add_argument("--stats", default=None, help="JSON written by `srfm stats`: its rgb_mean is used")
+    p.add_argument("--vgg-weights", default="imagenet",
+                   help="'imagenet' (download), a local VGG19 notop .h5 file, or 'none' (tests only)")
+    p.add_argument("--content-mode", default="paper", choices=["paper", "authors"])
+    p.add_argument("--tap", default="after_bn", choices=["after_bn", "before_bn"])
+    p.add_argument("--huber-delta", type=float, default=1.0)
+    p.add_argument("--jit", action="store_true", help="XLA-compile the train step (jit_compile=True)")
+    p.add_argument("--mixed-precision", default="off", choices=["off", "float16", "bfloat16"])
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker", "tpu"])
+    p.add_argument("--ema", action="store_true", help="keep an EMA of generator weights and export it")
+    p.add_argument("--init-from", default=None, help="start G from these weights (.keras or .weights.h5)")
+    p.add_argument("--bench-dir", default=None,
+                   help="folder of HR images (e.g. Set5/HR) for a Y-PSNR learning curve at each checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1, 2")
+    p.set_defaults(func=run)
+
+
+def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept lazy)
+    from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, TrainConfig
+    from keras_srfm.runner import RunConfig
+    from keras_srfm.training import loss_config_for
+
+    generator = {"num_blocks": args.blocks, "filters": args.filters}
+    if args.stats:
+        generator["rgb_mean"] = tuple(json.loads(Path(args.stats).read_text())["rgb_mean"])
+    if args.rgb_mean:
+        generator["rgb_mean"] = tuple(args.rgb_mean)
+    vgg_weights = None if args.vgg_weights == "none" else args.vgg_weights
+    data = DataConfig(
+        sources=tuple(args.data or ("srfm_div2k", "srfm_flickr2k")),
+        weights=tuple(args.data_weights or ()),
+        batch_size=args.batch_size,
+        patches_per_image=args.patches_per_image,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+    )
+    return RunConfig(
+        train=TrainConfig(
+            variant=args.variant, steps=args.steps, g_learning_rate=args.g_lr, d_learning_rate=args.d_lr,
+            decay_every=args.decay_every, checkpoint_every=args.checkpoint_every, use_ema=args.ema,
+            jit_compile=args.jit, mixed_precision=args.mixed_precision, strategy=args.strategy,
+            init_from=args.init_from, seed=args.seed,
+        ),
+        data=data,
+        generator=GeneratorConfig(**generator),
+        discriminator=DiscriminatorConfig(patch_size=data.hr_patch, tap=args.tap),
+        loss=loss_config_for(args.variant, content_mode=args.content_mode, vgg_weights=vgg_weights,
+                             huber_delta=args.huber_delta),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
+    run_cfg = run_config_from_args(args)
+    if run_cfg.train.strategy == "multiworker":
+        from keras_srfm.distributed import run_multiworker
+
+        run_multiworker(run_cfg, args.run_dir, bench_dir=args.bench_dir)
+    else:
+        from keras_srfm.runner import run_training
+
+        run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir, verbose=verbose)
+    return 0

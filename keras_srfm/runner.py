@@ -1,0 +1,206 @@
+"""One training run: configs -> strategy -> SRFM -> resumable `fit` -> exported generator.
+
+The run directory holds `config.json`, `checkpoints/` (tf.train.Checkpoint: both networks,
+both optimizers with their step, Eq. 7's calibration state), `logs/` (TensorBoard),
+`history.csv`, `curve.csv` (benchmark PSNR vs step) and, at the end, `generator.keras`.
+Calling `run_training` again on the same directory resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from keras_srfm.callbacks import BenchmarkPSNR, ResumableCheckpoint, SRSamples, write_json
+from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, LossConfig, TrainConfig
+from keras_srfm.models.discriminator import build_discriminator
+from keras_srfm.models.generator import build_generator
+from keras_srfm.models.vgg import build_vgg_features
+from keras_srfm.training import SRFM
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Every config of a run; saved as `config.json` in the run directory."""
+
+    train: TrainConfig
+    data: DataConfig
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+    loss: LossConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name).to_dict() for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        kinds = {"train": TrainConfig, "data": DataConfig, "generator": GeneratorConfig,
+                 "discriminator": DiscriminatorConfig, "loss": LossConfig}
+        return cls(**{name: kind.from_dict(values[name]) for name, kind in kinds.items()})
+
+    def describe(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# Fields that may change when a run is resumed (to train longer, or evaluate more often).
+_RESUMABLE_CHANGES = {("train", "steps"), ("train", "eval_every"), ("train", "keep_checkpoints")}
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """`default` (one device), `mirrored` (all local GPUs), `multiworker` (TF_CONFIG), `tpu`."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"Unknown strategy. Received: strategy={name!r}")
+
+
+def set_precision(mode: str) -> None:
+    """Keras dtype policy: float32 variables, float16/bfloat16 compute (losses stay float32)."""
+    policy = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[mode]
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def build_training_model(run: RunConfig) -> SRFM:
+    """Networks, optimizers (Adam, x0.1 staircase decay) and the compiled SRFM.
+
+    Call inside `strategy.scope()` so variables and optimizer slots are mirrored.
+    """
+    train, loss = run.train, run.loss
+    generator = build_generator(run.generator)
+    discriminator = build_discriminator(run.discriminator) if loss.needs_discriminator else None
+    vgg = None
+    if loss.use_vgg:
+        vgg = build_vgg_features(loss.vgg_layer, loss.vgg_weights, run.discriminator.patch_size)
+    model = SRFM(generator, discriminator, vgg, loss_config=loss)
+    model.compile(
+        g_optimizer=_adam(train.g_learning_rate, train, ema=train.use_ema),
+        d_optimizer=_adam(train.d_learning_rate, train, ema=False) if discriminator is not None else None,
+        jit_compile=train.jit_compile,
+    )
+    return model
+
+
+def _adam(rate: float, train: TrainConfig, ema: bool) -> keras.optimizers.Optimizer:
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        rate, decay_steps=train.decay_every, decay_rate=train.decay_factor, staircase=True
+    )
+    optimizer = keras.optimizers.Adam(schedule, use_ema=ema, ema_momentum=train.ema_momentum)
+    if train.mixed_precision == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def checkpoint_for(model: SRFM) -> tf.train.Checkpoint:
+    parts: dict[str, Any] = {"generator": model.generator, "g_optimizer": model.g_optimizer,
+                             "content_scales": model.content_scales, "calibrated": model.calibrated}
+    if model.discriminator is not None:
+        parts.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
+    return tf.train.Checkpoint(**parts)
+
+
+def check_resume_config(run_dir: Path, run: RunConfig) -> None:
+    """Refuses to resume a run directory with a different configuration."""
+    saved_path = run_dir / "config.json"
+    if not saved_path.exists():
+        return
+    saved = json.loads(saved_path.read_text())
+    current = json.loads(json.dumps(run.to_dict()))
+    for group, values in current.items():
+        for key, value in values.items():
+            old = saved.get(group, {}).get(key)
+            if old != value and (group, key) not in _RESUMABLE_CHANGES:
+                raise ValueError(
+                    f"{run_dir} holds a run with {group}.{key}={old!r}; use a new --run-dir or the "
+                    f"same settings. Received: {group}.{key}={value!r}"
+                )
+
+
+def load_generator_weights(generator: keras.Model, path: str) -> None:
+    """Starts from trained generator weights (`.keras` model or `.weights.h5`)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"--init-from file not found: {path}")
+    if path.endswith(".keras"):
+        import keras_srfm.models.layers  # noqa: F401  (registers the custom layers)
+
+        generator.set_weights(keras.saving.load_model(path, compile=False).get_weights())
+    else:
+        generator.load_weights(path)
+
+
+def run_training(
+    run: RunConfig,
+    run_dir: str | Path,
+    dataset: tf.data.Dataset | None = None,
+    bench_dir: str | Path | None = None,
+    verbose: int | str = "auto",
+) -> SRFM:
+    """Trains (or resumes) a run; returns the trained model. See module docstring for files."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_resume_config(run_dir, run)
+    print(f"srfm train: configuration\n{run.describe()}", flush=True)
+    write_json(run_dir / "config.json", run.to_dict())
+    set_precision(run.train.mixed_precision)
+    keras.utils.set_random_seed(run.train.seed)
+    strategy = make_strategy(run.train.strategy)
+    with strategy.scope():
+        model = build_training_model(run)
+    manager = tf.train.CheckpointManager(
+        checkpoint_for(model), str(run_dir / "checkpoints"), max_to_keep=run.train.keep_checkpoints
+    )
+    step = model.g_optimizer.iterations
+    saver = ResumableCheckpoint(manager, step)
+    start = saver.restore()
+    if start == 0 and run.train.init_from:
+        load_generator_weights(model.generator, run.train.init_from)
+    print(f"srfm train: {'resuming at step ' + str(start) if start else 'starting'} in {run_dir}", flush=True)
+    if dataset is None:
+        from keras_srfm.data import make_train_dataset
+
+        dataset = make_train_dataset(run.data)
+    per_epoch = run.train.checkpoint_every
+    epochs = math.ceil(run.train.steps / per_epoch)
+    callbacks: list[keras.callbacks.Callback] = [saver, keras.callbacks.TerminateOnNaN()]
+    if bench_dir:
+        callbacks.insert(0, BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale))
+    callbacks += [
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50),
+        _samples_callback(dataset, run_dir, step),
+    ]
+    if start // per_epoch < epochs:
+        model.fit(dataset, epochs=epochs, steps_per_epoch=per_epoch, initial_epoch=start // per_epoch,
+                  callbacks=callbacks, verbose=verbose)
+    export_generator(model, run_dir / "generator.keras")
+    return model
+
+
+def _samples_callback(dataset: tf.data.Dataset, run_dir: Path, step: tf.Variable) -> SRSamples:
+    lr, hr = next(iter(dataset.take(1)))
+    return SRSamples(run_dir / "logs", lr[:3], hr[:3], step)
+
+
+def export_generator(model: SRFM, path: str | Path) -> Path:
+    """Saves the generator alone (EMA weights when enabled), atomically."""
+    path = Path(path)
+    if model.g_optimizer is not None and getattr(model.g_optimizer, "use_ema", False):
+        model.g_optimizer.finalize_variable_values(model.generator.trainable_variables)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
+    model.generator.save(tmp)
+    tmp.replace(path)
+    return path
