@@ -1,0 +1,1 @@
+"""TFDS builder folder; importing `tfds_builders` registers it."""
