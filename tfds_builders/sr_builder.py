@@ -250,11 +250,23 @@ class SRBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     # --- where the files come from ---
 
+    def _download_and_prepare(self, dl_manager, download_config=None):
+        # Remember whether the user named a manual_dir: if so, a missing one is an error
+        # rather than a silent switch to downloading.
+        self._requested_manual_dir = download_config.manual_dir if download_config else None
+        return super()._download_and_prepare(dl_manager, download_config)
+
     def _manual_root(self, dl_manager: tfds.download.DownloadManager) -> epath.Path | None:
         """`manual_dir` if it exists and holds something, else None (download instead)."""
         try:
             return epath.Path(dl_manager.manual_dir)
-        except AssertionError:  # TFDS: not enabled, missing or empty
+        except AssertionError as err:  # TFDS: missing or empty
+            requested = getattr(self, "_requested_manual_dir", None)
+            if requested:
+                raise FileNotFoundError(
+                    f"manual_dir {requested} does not exist or is empty. "
+                    f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+                ) from err
             return None
 
     def _roots(self, dl_manager: tfds.download.DownloadManager) -> tuple[list[epath.Path], str]:
