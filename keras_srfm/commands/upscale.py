@@ -1,0 +1,146 @@
+"""`srfm upscale`: x4 super-resolve image files, folders or globs with any model format."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "upscale",
+        help="x4 super-resolve images (files, folders, globs)",
+        description="Upscale images x4. Exit status 0 only if every input was upscaled.",
+    )
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image file, folder (not recursive) or glob"
+    )
+    p.add_argument(
+        "--output-dir", "-o", required=True, help="folder for the results (created if missing)"
+    )
+    p.add_argument(
+        "--model",
+        default="default",
+        help="'default' (the model in exported_models/), a .keras file, a SavedModel folder, "
+        "a .tflite file, 'bicubic' or 'nearest' (default: default)",
+    )
+    p.add_argument(
+        "--tile-size",
+        type=int,
+        default=None,
+        help="LR tile edge incl. overlap; bounds memory (default: 256, or a fixed-shape .tflite "
+        "model's input; 0: no tiling)",
+    )
+    p.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=None,
+        help="LR context per tile side (default: the model's receptive-field radius, which makes "
+        "tiled output equal untiled output)",
+    )
+    p.add_argument(
+        "--max-pixels", type=int, default=64_000_000, help="refuse larger inputs (default: 64e6)"
+    )
+    p.add_argument("--format", default="png", choices=FORMATS, help="output format (default: png)")
+    p.add_argument("--suffix", default="_x4", help="added to each output file name (default: _x4)")
+    p.add_argument(
+        "--jit", action="store_true", help="XLA-compile a Keras model (faster for large images)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="LiteRT interpreter threads (default: all cores)"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _check_output_dir(path: Path) -> None:
+    from keras_srfm.cli import CommandError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".srfm-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise CommandError(f"output folder {path} is not writable ({err.strerror or err})") from err
+
+
+def _output_path(source: Path, args: argparse.Namespace) -> Path:
+    ext = source.suffix.lower() if args.format == "same" else "." + args.format
+    return Path(args.output_dir) / f"{source.stem}{args.suffix}{ext}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from keras_srfm import inference
+
+    if args.max_pixels < 1:
+        raise ValueError(f"--max-pixels must be >= 1. Received: {args.max_pixels}")
+    out_dir = Path(args.output_dir)
+    _check_output_dir(out_dir)
+    upscaler = inference.load_upscaler(
+        args.model,
+        tile_size=args.tile_size,
+        tile_overlap=args.tile_overlap,
+        jit_compile=args.jit,
+        num_threads=args.threads,
+    )
+    items = inference.expand_inputs(args.inputs)
+    input_paths = {p.resolve() for _, p in items if p is not None}
+    claimed: dict[Path, str] = {}
+    failures = 0
+    bar = tqdm(
+        items, desc=f"upscale ({upscaler.name})", unit="img", disable=True if args.quiet else None
+    )
+
+    def report(kind: str, name: str, message: str) -> None:
+        tqdm.write(f"srfm upscale: {kind}: {name}: {message}", file=sys.stderr)
+
+    for spec, path in bar:
+        if path is None:
+            report("error", spec, "no such file, or no images matched")
+            failures += 1
+            continue
+        target = _output_path(path, args)
+        resolved = target.resolve()
+        if resolved in input_paths:
+            report(
+                "error",
+                spec,
+                f"output {target} would overwrite an input; change --suffix or --output-dir",
+            )
+            failures += 1
+            continue
+        if resolved in claimed:
+            report("error", spec, f"output {target} is already written for {claimed[resolved]}")
+            failures += 1
+            continue
+        claimed[resolved] = spec
+        try:
+            loaded = inference.read_image(path, max_pixels=args.max_pixels)
+            result = inference.upscale_loaded(upscaler, loaded, progress=not args.quiet)
+            notes = loaded.notes + inference.write_image(result, target)
+        except inference.ImageError as err:
+            report("error", spec, str(err))
+            failures += 1
+            continue
+        except Exception as err:  # one bad file must not stop the others
+            report(
+                "error",
+                spec,
+                f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}",
+            )
+            failures += 1
+            continue
+        for note in notes:
+            report("warning", spec, note)
+    bar.close()
+    done = len(items) - failures
+    print(f"upscaled {done}/{len(items)} image(s) into {out_dir}", file=sys.stderr)
+    return 0 if failures == 0 else 1

@@ -1,0 +1,131 @@
+"""`srfm upscale`: inputs, outputs, errors and exit status (run in-process through cli.main)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_srfm import inference
+from keras_srfm.cli import main
+from keras_srfm.models.generator import build_generator
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> str:
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    build_generator(num_blocks=2, filters=8, init_scale=0.6).save(path)
+    return str(path)
+
+
+@pytest.fixture()
+def images(tmp_path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "rgb.png")
+    Image.fromarray(rgb[..., 0]).save(folder / "gray.png")
+    Image.fromarray(np.dstack([rgb, rgb[..., 1]])).save(folder / "rgba.png")
+    Image.fromarray(rgb).save(folder / "photo.jpg", quality=90)
+    return folder
+
+
+def _upscale(capsys, *argv: str) -> tuple[int, str]:
+    status = main(["upscale", "--quiet", *argv])
+    return status, capsys.readouterr().err
+
+
+def test_folder_all_good(capsys, images, tmp_path, model_file):
+    out = tmp_path / "out"
+    status, err = _upscale(
+        capsys, str(images), "--output-dir", str(out), "--model", model_file, "--tile-size", "20"
+    )
+    assert status == 0, err
+    assert sorted(os.listdir(out)) == ["gray_x4.png", "photo_x4.png", "rgb_x4.png", "rgba_x4.png"]
+    modes = {name: Image.open(out / name).mode for name in os.listdir(out)}
+    assert modes == {
+        "gray_x4.png": "L",
+        "photo_x4.png": "RGB",
+        "rgb_x4.png": "RGB",
+        "rgba_x4.png": "RGBA",
+    }
+    assert Image.open(out / "rgb_x4.png").size == (164, 120)
+    # The file holds what the Python API returns.
+    expected = inference.load_upscaler(model_file, tile_size=0)(
+        np.asarray(Image.open(images / "rgb.png"))
+    )
+    written = np.asarray(Image.open(out / "rgb_x4.png"))
+    assert np.abs(written.astype(int) - expected).max() <= 1
+
+
+def test_bad_inputs_are_reported_and_the_rest_processed(capsys, images, tmp_path):
+    (images / "empty.png").write_bytes(b"")
+    (images / "text.png").write_text("hello")
+    good = (images / "rgb.png").read_bytes()
+    (images / "truncated.png").write_bytes(good[: len(good) // 2])
+    Image.new("RGB", (300, 200)).save(images / "huge.png")
+    out = tmp_path / "out"
+    status, err = _upscale(
+        capsys, str(images), str(images / "nothing*.png"), "--output-dir", str(out),
+        "--model", "bicubic", "--max-pixels", "50000",
+    )  # fmt: skip
+    assert status == 1
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert len(errors) == 5
+    for name, reason in [
+        ("empty.png", "empty file"),
+        ("text.png", "not a recognised image"),
+        ("truncated.png", "truncated"),
+        ("huge.png", "exceeds the limit of 50000"),
+        ("nothing*.png", "no such file"),
+    ]:
+        assert any(name in line and reason in line for line in errors), (name, err)
+    assert sorted(os.listdir(out)) == ["gray_x4.png", "photo_x4.png", "rgb_x4.png", "rgba_x4.png"]
+    assert "upscaled 4/9" in err
+
+
+def test_glob_and_format(capsys, images, tmp_path):
+    out = tmp_path / "out"
+    status, err = _upscale(
+        capsys, str(images / "*.png"), "-o", str(out), "--model", "nearest", "--format", "jpg"
+    )
+    assert status == 0, err
+    assert sorted(os.listdir(out)) == ["gray_x4.jpg", "rgb_x4.jpg", "rgba_x4.jpg"]
+    assert "transparency dropped" in err
+
+
+def test_never_overwrites_an_input(capsys, images):
+    before = (images / "rgb.png").read_bytes()
+    status, err = _upscale(
+        capsys, str(images / "rgb.png"), "-o", str(images), "--model", "nearest", "--suffix", ""
+    )
+    assert status == 1 and "would overwrite an input" in err
+    assert (images / "rgb.png").read_bytes() == before
+
+
+def test_unwritable_output_dir_is_one_line_error(capsys, images, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    status, err = _upscale(capsys, str(images), "-o", str(blocker / "out"), "--model", "nearest")
+    assert status == 2
+    assert err.strip().count("\n") == 0 and "is not writable" in err and str(blocker) in err
+
+
+def test_missing_default_model_is_one_line_error(capsys, images, tmp_path, monkeypatch):
+    monkeypatch.setattr(inference, "EXPORTED_MODELS_DIR", tmp_path / "exported_models")
+    status, err = _upscale(capsys, str(images), "-o", str(tmp_path / "out"))
+    assert status == 2
+    assert err.startswith("srfm upscale: error: no model is shipped") and err.count("\n") == 1
+
+
+def test_bad_tile_flags(capsys, images, tmp_path, model_file):
+    status, err = _upscale(
+        capsys, str(images), "-o", str(tmp_path / "o"), "--model", model_file, "--tile-size", "10"
+    )
+    assert status == 2 and "tile_size must exceed twice the tile overlap" in err
