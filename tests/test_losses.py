@@ -1,0 +1,81 @@
+"""Loss terms of Eqs. 2-7 on tiny tensors (BasicSR-style 1x4x4x3 inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from keras_srfm import losses  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def test_point_loss_is_huber_eq2():
+    hr = RNG.random((2, 4, 4, 3)).astype("float32")
+    sr = hr + RNG.normal(0, 0.8, hr.shape).astype("float32")  # some |err| > 1
+    got = losses.point_loss(hr, sr, delta=1.0).numpy()
+    err = np.abs(sr - hr)
+    expected = np.where(err < 1, 0.5 * err**2, err - 0.5).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert (err >= 1).any() and (err < 1).any()
+
+
+def test_point_loss_small_delta_is_l1_like():
+    hr = np.zeros((1, 4, 4, 3), "float32")
+    sr = np.full_like(hr, 0.5)
+    # Linear branch: delta * (|err| - delta / 2), i.e. a scaled L1.
+    assert losses.point_loss(hr, sr, delta=0.01).numpy()[0] == pytest.approx(0.01 * (0.5 - 0.005), rel=1e-5)
+
+
+def test_adversarial_losses_eq4_eq5():
+    fake = np.array([[-2.0], [0.0], [3.0]], "float32")
+    real = np.array([[1.0], [-1.0], [0.5]], "float32")
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    np.testing.assert_allclose(losses.adversarial_loss(fake), -np.log(sig(fake[:, 0])), rtol=1e-5)
+    expected_d = -np.log(1 - sig(fake[:, 0])) - np.log(sig(real[:, 0]))
+    np.testing.assert_allclose(losses.discriminator_loss(real, fake), expected_d, rtol=1e-5)
+    # From logits: finite even where the sigmoid saturates.
+    assert np.isfinite(losses.adversarial_loss(np.array([[-200.0]], "float32")).numpy()).all()
+
+
+def test_content_losses_eq6_hr_is_constant_target():
+    hr = {"a": tf.constant(RNG.random((2, 4, 4, 3)), tf.float32), "b": tf.constant(RNG.random((2, 2, 2, 5)), tf.float32)}
+    sr = {k: tf.Variable(v + 0.1) for k, v in hr.items()}
+    hr_var = {k: tf.Variable(v) for k, v in hr.items()}
+    with tf.GradientTape(persistent=True) as tape:
+        per = losses.content_losses(hr_var, sr, ["a", "b"])
+        total = tf.reduce_sum(per)
+    assert per.shape == (2, 2)
+    np.testing.assert_allclose(per.numpy(), 0.01, rtol=1e-4)
+    assert tape.gradient(total, hr_var["a"]) is None
+    assert tape.gradient(total, sr["a"]) is not None
+
+
+def test_softmax_weights_eq7_stop_gradient():
+    layer = tf.Variable([1.0, 2.0, 0.5])
+    with tf.GradientTape() as tape:
+        w = losses.softmax_weights(layer)
+        out = tf.reduce_sum(w * tf.constant([3.0, 1.0, 2.0]))
+    np.testing.assert_allclose(w.numpy(), np.exp([1, 2, 0.5]) / np.exp([1, 2, 0.5]).sum(), rtol=1e-6)
+    assert tape.gradient(out, layer) is None
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(losses.softmax_weights(layer, stop_gradient=False) * tf.constant([3.0, 1.0, 2.0]))
+    assert tape.gradient(out, layer) is not None
+
+
+def test_reweighed_gradient_is_weight_times_layer_gradient():
+    x = tf.Variable([1.0, 2.0])
+    with tf.GradientTape() as tape:
+        per_layer = tf.stack([x[0] ** 2, 3 * x[1]])[tf.newaxis, :]  # (batch=1, layers=2)
+        w = losses.softmax_weights(per_layer[0])
+        total = tf.reduce_sum(losses.reweighed_content_loss(per_layer, w))
+    grad = tape.gradient(total, x).numpy()
+    wv = w.numpy()
+    np.testing.assert_allclose(grad, [wv[0] * 2 * 1.0, wv[1] * 3], rtol=1e-6)
+
+
+def test_calibration_scales_bring_layers_to_one():
+    layer = tf.constant([1e-4, 3.0, 250.0])
+    np.testing.assert_allclose((losses.calibration_scales(layer) * layer).numpy(), 1.0, rtol=1e-6)

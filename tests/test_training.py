@@ -1,0 +1,173 @@
+"""SRFM.train_step: every variant, exact update rules, learning on a real image, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+from keras_srfm import SRFM, VARIANTS, build_discriminator, build_generator  # noqa: E402
+from keras_srfm import losses as L  # noqa: E402
+from keras_srfm.models.vgg import build_vgg_features  # noqa: E402
+from keras_srfm.runner import checkpoint_for  # noqa: E402
+from keras_srfm.training import loss_config_for  # noqa: E402
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+def tiny_model(variant: str, seed: int = 0, optimizer: str = "adam", rate: float = 1e-3) -> SRFM:
+    keras.utils.set_random_seed(seed)
+    cfg = VARIANTS[variant]
+    g = build_generator(num_blocks=2, filters=8)
+    d = build_discriminator(patch_size=32, base_filters=8, dense_units=16) if cfg.needs_discriminator else None
+    vgg = build_vgg_features("block2_conv2", weights=None) if cfg.use_vgg else None
+    model = SRFM(g, d, vgg, variant=variant)
+    make = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[optimizer]
+    model.compile(g_optimizer=make(rate), d_optimizer=make(rate) if d is not None else None)
+    return model
+
+
+def batch(n: int = 4, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    hr = np.random.default_rng(seed).random((n, 32, 32, 3)).astype("float32")
+    return tf.image.resize(hr, (8, 8), method="area").numpy(), hr
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_variant_trains_one_step(variant):
+    model = tiny_model(variant)
+    logs = model.train_step(batch())
+    cfg = VARIANTS[variant]
+    assert ("g_content" in logs) == cfg.use_content
+    assert ("g_vgg" in logs) == cfg.use_vgg
+    assert ("d_loss" in logs) == cfg.needs_discriminator
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    if cfg.use_content:
+        weights = np.array([float(logs[f"w_conv{i}"]) for i in range(1, 9)])
+        assert weights.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_variant_terms_match_section_5b():
+    terms = {name: (c.use_point, c.use_content, c.use_vgg, c.use_adv, c.content_weighting)
+             for name, c in VARIANTS.items()}
+    assert terms["p"][:4] == (True, False, False, False)
+    assert terms["pva"][:4] == (True, False, True, True)
+    assert terms["pca"] == (True, True, False, True, "mean")
+    assert terms["pcsa"] == (True, True, False, True, "softmax")
+    assert terms["pcsva"] == (True, True, True, True, "softmax")
+    c = VARIANTS["pcsva"]
+    assert (c.lambda_adv, c.eta_point, c.gamma_vgg) == (0.005, 0.01, 0.5)
+    with pytest.raises(ValueError, match="Unknown variant"):
+        loss_config_for("pcx")
+
+
+def _manual_losses(model: SRFM, lr: np.ndarray, hr: np.ndarray):
+    """Eq. 1 and Eq. 5 written out independently of SRFM (first step: scales = 1 / L_i)."""
+    cfg = model.loss_config
+    sr = model.generator(lr, training=True)
+    out = model.discriminator(tf.concat([hr, sr], 0), training=True)
+    real = {k: v[: len(hr)] for k, v in out.items()}
+    fake = {k: v[len(hr):] for k, v in out.items()}
+    per_layer = tf.reduce_mean(L.content_losses(real, fake, model.taps), axis=0)
+    scales = tf.stop_gradient(1.0 / per_layer)
+    weights = tf.nn.softmax(tf.stop_gradient(scales * per_layer))
+    g_loss = (tf.reduce_sum(weights * scales * per_layer)
+              + cfg.lambda_adv * tf.reduce_mean(L.adversarial_loss(fake["logit"]))
+              + cfg.eta_point * tf.reduce_mean(L.point_loss(hr, sr)))
+    d_loss = tf.reduce_mean(L.discriminator_loss(real["logit"], fake["logit"]))
+    return g_loss, d_loss
+
+
+def test_step_applies_eq1_to_g_and_eq5_to_d_only():
+    """With SGD, each network moves by exactly -rate * grad of its own loss."""
+    lr, hr = batch()
+    model = tiny_model("pcsa", optimizer="sgd", rate=0.5)
+    reference = tiny_model("pcsa", optimizer="sgd", rate=0.5)  # same seed, same weights
+    with tf.GradientTape(persistent=True) as tape:
+        g_loss, d_loss = _manual_losses(reference, lr, hr)
+    g_vars, d_vars = reference.generator.trainable_variables, reference.discriminator.trainable_variables
+    g_grads, d_grads = tape.gradient(g_loss, g_vars), tape.gradient(d_loss, d_vars)
+    model.train_step((lr, hr))
+    for var, grad, new in zip(g_vars, g_grads, model.generator.trainable_variables):
+        np.testing.assert_allclose(new.numpy(), var.numpy() - 0.5 * grad.numpy(), atol=2e-6, rtol=1e-4)
+    for var, grad, new in zip(d_vars, d_grads, model.discriminator.trainable_variables):
+        np.testing.assert_allclose(new.numpy(), var.numpy() - 0.5 * grad.numpy(), atol=2e-6, rtol=1e-4)
+    # The calibration of Eq. 7 is stored once and kept.
+    scales = model.content_scales.numpy().copy()
+    assert float(model.calibrated.numpy()) == 1.0 and not np.allclose(scales, 1.0)
+    model.train_step(batch(seed=2))
+    np.testing.assert_array_equal(model.content_scales.numpy(), scales)
+
+
+def test_loss_decreases_on_a_real_image(shared_data):
+    from PIL import Image
+
+    hr_img = np.asarray(Image.open(shared_data / "benchmarks/Set5/HR/baby.png").convert("RGB"))
+    rng = np.random.default_rng(0)
+    crops = []
+    for _ in range(64):
+        y, x = rng.integers(0, hr_img.shape[0] - 32), rng.integers(0, hr_img.shape[1] - 32)
+        crops.append(hr_img[y:y + 32, x:x + 32])
+    hr = np.stack(crops).astype("float32") / 255.0
+    lr = tf.image.resize(hr, (8, 8), method="bicubic", antialias=True).numpy()
+    ds = tf.data.Dataset.from_tensor_slices((lr, hr)).repeat().batch(8)
+    model = tiny_model("p", rate=2e-3)
+    history = model.fit(ds, steps_per_epoch=10, epochs=4, verbose=0).history
+    assert history["g_point"][-1] < 0.5 * history["g_point"][0]
+    assert history["psnr"][-1] > history["psnr"][0] + 3.0
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = tiny_model("pcsa")
+    model.train_step(batch())
+    checkpoint_for(model).write(str(tmp_path / "ckpt"))
+    fresh = tiny_model("pcsa", seed=7)
+    checkpoint_for(fresh).read(str(tmp_path / "ckpt")).assert_existing_objects_matched()
+    for a, b in zip(model.generator.weights + model.discriminator.weights,
+                    fresh.generator.weights + fresh.discriminator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(model.content_scales.numpy(), fresh.content_scales.numpy())
+    assert int(fresh.g_optimizer.iterations.numpy()) == 1
+    for a, b in zip(model.g_optimizer.variables, fresh.g_optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_killed_training_process_resumes(tmp_path):
+    """SIGKILL a real run mid-training; the rerun resumes from its last checkpoint."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, str(SCRIPTS / "tiny_run.py"), str(run_dir), "400"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    ckpt_dir = run_dir / "checkpoints"
+    deadline = time.time() + 180
+    try:
+        while time.time() < deadline:
+            if ckpt_dir.exists() and len(list(ckpt_dir.glob("ckpt-*.index"))) >= 3:
+                break
+            assert proc.poll() is None, proc.stdout.read().decode()
+            time.sleep(0.2)
+        else:
+            pytest.fail("no checkpoint written in time")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    steps = sorted(int(p.name.split("-")[1].split(".")[0]) for p in ckpt_dir.glob("ckpt-*.index"))
+    first_scales = tf.train.load_variable(str(ckpt_dir / f"ckpt-{steps[0]}"), "content_scales/.ATTRIBUTES/VARIABLE_VALUE")
+    last = steps[-1]
+    assert last < 400
+    out = subprocess.run([sys.executable, str(SCRIPTS / "tiny_run.py"), str(run_dir), str(last + 4)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"resuming at step {last}" in out.stdout
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["step"] == last + 4
+    np.testing.assert_array_equal(result["scales"], first_scales)  # not re-calibrated
