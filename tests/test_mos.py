@@ -296,6 +296,7 @@ def test_full_rating_flow_is_blind_and_resumable(client, study_dir: Path) -> Non
         ({"score": "3.0"}, 400, "integer from 1 to 5"),
         ({"score": ""}, 400, "integer from 1 to 5"),
         ({"score": "abc"}, 400, "integer from 1 to 5"),
+        ({"score": "3\n"}, 400, "integer from 1 to 5"),
         ({}, 400, "integer from 1 to 5"),
         ({"score": "3", "token": "0" * 24}, 400, "Unknown image"),
         ({"score": "3", "token": "../study.json"}, 400, "Unknown image"),
@@ -422,17 +423,17 @@ def test_report_cli_without_ratings_is_one_line(study_dir: Path, capsys) -> None
 
 
 def test_report_example_plot_for_the_docs(tmp_path: Path) -> None:
-    """25 simulated raters (20 of 100 images each is the paper's design; here 4 of 20).
+    """25 simulated raters (the paper: 20 of 100 images each; here 2 of 10, same 5 raters per image).
 
     With SRFM_MOS_DOCS_DIR set, the plot is copied there as mos_report.png (docs/images).
     """
-    hr = draw_images(tmp_path / "hr", 21, 16, 16)
+    hr = draw_images(tmp_path / "hr", 11, 16, 16)
     prepare_study(
         hr,
         tmp_path / "s",
         models={"M_a": fake_model, "M_b": fake_model},
-        num_images=20,
-        images_per_rater=4,
+        num_images=10,
+        images_per_rater=2,
         num_calibration=1,
         seed=0,
         progress=False,
@@ -449,7 +450,7 @@ def test_report_example_plot_for_the_docs(tmp_path: Path) -> None:
             score = int(np.clip(np.rint(rng.normal(means[by_token[token].method], 0.7)), 1, 5))
             c.post("/rate", data={"token": token, "score": str(score)})
     report = write_report(tmp_path / "s")
-    assert [s.n for s in report.scores] == [100] * 5  # every image rated by 5 raters per method
+    assert [s.n for s in report.scores] == [50] * 5  # every image rated by 5 raters per method
     assert report.scores[0].mos < report.scores[-1].mos
     target = os.environ.get("SRFM_MOS_DOCS_DIR")
     if target:
@@ -462,3 +463,63 @@ def test_manifest_is_not_served_and_lists_hashes(study_dir: Path) -> None:
     (study_dir / manifest["items"][0]["file"]).write_bytes(b"tampered")
     with pytest.raises(ValueError, match="altered"):
         create_app(study_dir)
+
+
+# === models through load_upscaler, real images ===
+
+
+def test_prepare_cli_with_a_keras_generator_file(tmp_path: Path) -> None:
+    """`--models NAME=PATH` goes through keras_srfm.inference.load_upscaler."""
+    pytest.importorskip("keras_srfm.inference")
+    from keras_srfm.models.generator import build_generator
+
+    model_path = tmp_path / "tiny.keras"
+    build_generator(num_blocks=2, filters=8).save(model_path)
+    hr = draw_images(tmp_path / "hr", 3)
+    status = cli.main(
+        [
+            "mos",
+            "prepare",
+            "--hr-dir",
+            str(hr),
+            "--images",
+            "2",
+            "--calibration",
+            "1",
+            "--models",
+            f"tiny={model_path}",
+            "bic=bicubic",
+            "--out",
+            str(tmp_path / "s"),
+        ]
+    )
+    assert status == 0
+    study = load_study(tmp_path / "s", verify=True)
+    assert study.methods == ["NN", "bicubic", "tiny", "bic", "HR"]
+    sources = {m["name"]: m["source"] for m in study.manifest["methods"]}
+    assert sources["tiny"] == str(model_path)
+    files = {
+        (it.image, it.method): np.asarray(Image.open(study.root / it.file)) for it in study.items
+    }
+    for image in study.images:  # load_upscaler("bicubic") is the same MATLAB bicubic
+        np.testing.assert_array_equal(files[image, "bic"], files[image, "bicubic"])
+        assert files[image, "tiny"].shape == files[image, "HR"].shape
+
+
+def test_prepare_on_real_set5_matches_its_lr_files(shared_data: Path, tmp_path: Path) -> None:
+    """Set5 LR files are bit-exact MATLAB bicubic: NN must be their pixel replication."""
+    set5 = shared_data / "benchmarks" / "Set5"
+    prepare_study(
+        set5 / "HR", tmp_path / "s", num_images=2, num_calibration=1, seed=0, progress=False
+    )
+    study = load_study(tmp_path / "s", verify=True)
+    for item in study.items:
+        got = np.asarray(Image.open(study.root / item.file))
+        if item.method == "NN":
+            lr = np.asarray(
+                Image.open(set5 / "LR_bicubic" / "X4" / f"{item.image}x4.png").convert("RGB")
+            )
+            np.testing.assert_array_equal(got, nearest(lr, 4))
+        elif item.method == "HR":
+            hr = np.asarray(Image.open(set5 / "HR" / f"{item.image}.png").convert("RGB"))
+            np.testing.assert_array_equal(got, hr)

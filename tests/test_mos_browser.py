@@ -80,17 +80,18 @@ def planned_score(method: str, image: str) -> int:
 
 
 def start_server(study: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [*SRFM, "mos", "serve", str(study), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    with open(study.parent / "server.log", "a") as log:  # the request log; a pipe could fill up
+        proc = subprocess.Popen(
+            [*SRFM, "mos", "serve", str(study), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     match = re.search(r"at (http://\S+/)", proc.stdout.readline())
     if not match:
         proc.kill()
-        pytest.fail(f"server did not start: {proc.stderr.read()}")
+        pytest.fail(f"server did not start: {(study.parent / 'server.log').read_text()}")
     return proc, match.group(1)
 
 
@@ -166,7 +167,6 @@ def test_browser_rates_a_study_end_to_end(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         proc.stdout.close()
-        proc.stderr.close()
 
     assert sorted(given) == sorted(items)  # every (image, version) exactly once
     for url in urls:

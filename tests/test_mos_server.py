@@ -6,6 +6,7 @@ import http.cookiejar
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -39,18 +40,19 @@ def draw_images(folder: Path, count: int, size: int = 32) -> Path:
 
 def start_server(study: Path) -> tuple[subprocess.Popen, str]:
     """Starts `srfm mos serve STUDY --port 0`; returns the process and its base URL."""
-    proc = subprocess.Popen(
-        [*SRFM, "mos", "serve", str(study), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    with open(study.parent / "server.log", "a") as log:  # the request log; a pipe could fill up
+        proc = subprocess.Popen(
+            [*SRFM, "mos", "serve", str(study), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     line = proc.stdout.readline()  # the server prints its URL once it listens
     match = URL_RE.search(line)
     if not match:
         proc.kill()
-        pytest.fail(f"server did not start: {line!r} {proc.stderr.read()}")
+        pytest.fail(f"server did not start: {line!r} {(study.parent / 'server.log').read_text()}")
     return proc, match.group(1)
 
 
@@ -113,7 +115,6 @@ def test_sigkill_loses_no_rating_and_one_server_per_study(tmp_path: Path) -> Non
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         proc.stdout.close()
-        proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
 
     rows = RatingStore(load_study(study_dir).db_path).ratings()
@@ -131,5 +132,27 @@ def test_sigkill_loses_no_rating_and_one_server_per_study(tmp_path: Path) -> Non
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         proc.stdout.close()
-        proc.stderr.close()
     assert proc.returncode == 0
+
+
+def test_busy_port_and_missing_study_are_one_line_errors(tmp_path: Path) -> None:
+    hr = draw_images(tmp_path / "hr", 2)
+    prepare_study(hr, tmp_path / "study", num_images=1, num_calibration=1, progress=False)
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*SRFM, "mos", "serve", str(tmp_path / "study"), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2 and "Address already in use" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = subprocess.run(
+        [*SRFM, "mos", "serve", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "No study manifest" in result.stderr
+    assert not (tmp_path / "nothing").exists()

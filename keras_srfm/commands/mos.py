@@ -72,6 +72,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _require(*modules: str) -> None:
+    """One-line error, not a traceback, when the `mos` extra is not installed."""
+    import importlib.util
+
+    from keras_srfm.cli import CommandError
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CommandError(f"needs {', '.join(missing)}: pip install 'keras-srfm[mos]'")
+
+
 def run(args: argparse.Namespace) -> int:
     from keras_srfm.cli import CommandError
 
@@ -93,17 +104,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"Study written: {path}")
         return 0
     if args.mos_command == "serve":
+        _require("flask")
         from keras_srfm.mos.server import StudyLockedError, serve
 
         try:
             serve(args.study_dir, host=args.host, port=args.port)
         except StudyLockedError as err:
             raise CommandError(str(err)) from err
+        except (FileNotFoundError, NotADirectoryError):
+            raise
         except OSError as err:  # e.g. port in use
             raise CommandError(
                 f"Cannot serve on {args.host}:{args.port}: {err.strerror or err}"
             ) from err
         return 0
+    _require("scipy", "matplotlib")
     from keras_srfm.mos.report import write_report
 
     report = write_report(args.study_dir, args.out)

@@ -13,6 +13,7 @@ import fcntl
 import os
 import re
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,11 @@ from werkzeug.wrappers import Response
 from keras_srfm.mos.db import Rater, RatingError, RatingStore
 from keras_srfm.mos.study import MAX_SCORE, MIN_SCORE, TOKEN_RE, load_study
 
-RATER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+RATER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 MAX_BODY_BYTES = 4096  # a rating form is ~100 bytes; anything larger is refused with 413
 LOCK_NAME = ".server.lock"
 SECRET_NAME = "secret.key"
-_SCORE_RE = re.compile(rf"^[{MIN_SCORE}-{MAX_SCORE}]$")
+_SCORE_RE = re.compile(rf"[{MIN_SCORE}-{MAX_SCORE}]")
 
 
 class StudyLockedError(RuntimeError):
@@ -131,7 +132,7 @@ def create_app(study_dir: str | Path, verify: bool = True) -> Flask:
     @app.post("/start")
     def start() -> Any:
         rater_id = request.form.get("rater_id", "").strip()
-        if not RATER_ID_RE.match(rater_id):
+        if not RATER_ID_RE.fullmatch(rater_id):
             abort(
                 400,
                 "Rater id must be 1-64 characters: letters, digits, '_', '.', '@' or '-', "
@@ -197,12 +198,12 @@ def create_app(study_dir: str | Path, verify: bool = True) -> Flask:
             abort(400, "Expected a form submission with fields 'token' and 'score'.")
         token = request.form.get("token", "")
         score = request.form.get("score", "")
-        if not _SCORE_RE.match(score):
+        if not _SCORE_RE.fullmatch(score):
             abort(
                 400,
                 f"Score must be an integer from {MIN_SCORE} to {MAX_SCORE}. Received: {score[:20]!r}",
             )
-        if not TOKEN_RE.match(token) or token not in items:
+        if not TOKEN_RE.fullmatch(token) or token not in items:
             abort(400, "Unknown image; nothing was stored.")
         item = items[token]
         try:
@@ -214,7 +215,7 @@ def create_app(study_dir: str | Path, verify: bool = True) -> Flask:
     @app.get("/img/<token>")
     def image(token: str) -> Response:
         # Only manifest tokens map to files; a request path never reaches the file system.
-        if not TOKEN_RE.match(token) or token not in files:
+        if not TOKEN_RE.fullmatch(token) or token not in files:
             abort(404, "No such image.")
         return send_file(
             files[token], mimetype="image/png", download_name=f"{token}.png", max_age=3600
@@ -237,6 +238,7 @@ def serve(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> N
 
     Raises:
         StudyLockedError: if a server already runs on this study.
+        OSError: if the address cannot be bound (port in use, no such interface).
     """
     from werkzeug.serving import make_server
 
@@ -244,12 +246,16 @@ def serve(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> N
     load_study(root)  # a missing study fails before a lock file is made
     with study_lock(root):
         app = create_app(root)
-        server = make_server(host, port, app, threaded=True)
+        # Bind first ourselves: werkzeug's own bind prints and exits on a busy port.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family)
+        server = make_server(host, port, app, threaded=True, fd=sock.fileno())
+        sock.close()  # the server holds its own duplicate of the socket
         study = app.extensions["srfm_mos"]["study"]
         shown = f"[{host}]" if ":" in host else host
         print(
             f"Serving MOS study {root} ({len(study.items)} items, {len(study.methods)} methods) "
-            f"at http://{shown}:{server.server_port}/  (Ctrl+C to stop)",
+            f"at http://{shown}:{server.port}/  (Ctrl+C to stop)",
             flush=True,
         )
         try:

@@ -32,7 +32,7 @@ FORMAT_VERSION = 1
 LOW_METHOD = "NN"  # calibration anchor for score 1 (Sec. V-C)
 HIGH_METHOD = "HR"  # calibration anchor for score 5
 MIN_SCORE, MAX_SCORE = 1, 5
-TOKEN_RE = re.compile(r"^[0-9a-f]{24}$")
+TOKEN_RE = re.compile(r"[0-9a-f]{24}")  # use with fullmatch
 
 
 def sha256_file(path: Path) -> str:
@@ -87,7 +87,7 @@ class Study:
 
     @property
     def methods(self) -> list[str]:
-        """Method names in presentation-free report order: NN, bicubic, models..., HR."""
+        """Method names in report order: NN, bicubic, models..., HR."""
         return [m["name"] for m in self.manifest["methods"]]
 
     @property
