@@ -70,7 +70,8 @@ class BenchmarkPSNR(keras.callbacks.Callback):
         for lr, hr, gray in self.pairs:
             sr = self.model.generator(lr[np.newaxis].astype("float32") / 255.0, training=False)[0]
             sr = np.round(np.clip(np.asarray(sr, dtype=np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
-            values.append(psnr(hr[..., 0] if gray else hr, sr[..., 0] if gray else sr, shave=self.scale))
+            # A gray HR is its own Y; metrics reduces the SR of it with the rgb2gray convention.
+            values.append(psnr(hr[..., 0] if gray else hr, sr, shave=self.scale))
         return float(np.mean(values))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

@@ -63,4 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m keras_srfm.cli` runs this file as __main__; use the package module so that
+    # exception classes (CommandError) are the ones the commands raise.
+    from keras_srfm.cli import main as _main
+
+    sys.exit(_main())
