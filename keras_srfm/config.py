@@ -166,6 +166,7 @@ class TrainConfig(_Config):
     d_learning_rate: float = 1e-4
     decay_every: int = 100_000  # steps between x0.1 decays (paper: every 200 epochs)
     decay_factor: float = 0.1
+    adam_epsilon: float = 1e-7  # Keras default; a large value makes early updates smooth in g
     checkpoint_every: int = 200  # steps; also the Keras "epoch" length
     eval_every: int = 0  # steps between Set5-style validation runs (0 = only at checkpoints)
     keep_checkpoints: int = 3

@@ -99,7 +99,9 @@ def _adam(rate: float, train: TrainConfig, ema: bool) -> keras.optimizers.Optimi
     schedule = keras.optimizers.schedules.ExponentialDecay(
         rate, decay_steps=train.decay_every, decay_rate=train.decay_factor, staircase=True
     )
-    optimizer = keras.optimizers.Adam(schedule, use_ema=ema, ema_momentum=train.ema_momentum)
+    optimizer = keras.optimizers.Adam(
+        schedule, epsilon=train.adam_epsilon, use_ema=ema, ema_momentum=train.ema_momentum
+    )
     if train.mixed_precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
