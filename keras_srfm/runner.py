@@ -19,7 +19,13 @@ import keras
 import tensorflow as tf
 
 from keras_srfm.callbacks import BenchmarkPSNR, ResumableCheckpoint, SRSamples, write_json
-from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, LossConfig, TrainConfig
+from keras_srfm.config import (
+    DataConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    LossConfig,
+    TrainConfig,
+)
 from keras_srfm.models.discriminator import build_discriminator
 from keras_srfm.models.generator import build_generator
 from keras_srfm.models.vgg import build_vgg_features
