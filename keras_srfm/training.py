@@ -152,6 +152,10 @@ class SRFM(keras.Model):
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             sr = tf.cast(self.generator(lr, training=True), tf.float32)
             g_loss, d_loss, logs = self._compute_losses(hr, sr, global_batch, replica)
+            # Loss scaling (float16) must be recorded by the tapes; a no-op otherwise.
+            g_loss = self.g_optimizer.scale_loss(g_loss)
+            if self.discriminator is not None:
+                d_loss = self.d_optimizer.scale_loss(d_loss)
         self._apply(self.g_optimizer, g_tape, g_loss, self.generator.trainable_variables)
         if self.discriminator is not None:
             self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator.trainable_variables)
@@ -168,7 +172,7 @@ class SRFM(keras.Model):
         return {"psnr": self._trackers["psnr"].result()}
 
     def _apply(self, optimizer: Any, tape: tf.GradientTape, loss: tf.Tensor, variables: list) -> None:
-        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+        grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
     def _update_trackers(self, logs: dict[str, tf.Tensor]) -> dict[str, Any]:
