@@ -81,7 +81,11 @@ def _resolve_tfds(spec: str, config: DataConfig) -> Source:
     if not builder.is_prepared():
         logger.warning("Preparing %s in %s (first use)", name, builder.data_dir)
         download_config = tfds.download.DownloadConfig(manual_dir=config.manual_dir)
-        builder.download_and_prepare(download_config=download_config)
+        try:
+            builder.download_and_prepare(download_config=download_config)
+        except Exception as err:  # TFDS raises many types (download, manual_dir, bad file)
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"Cannot prepare {name}: {first}") from err
     splits = builder.info.splits
     try:
         split = splits[config.split]
