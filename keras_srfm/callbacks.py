@@ -84,6 +84,7 @@ class BenchmarkPSNR(keras.callbacks.Callback):
             if new:
                 writer.writerow(["step", "psnr_y", "time"])
             writer.writerow([int(self.step.numpy()), f"{value:.4f}", f"{time.time():.0f}"])
+        plot_learning_curve(self.curve_csv, self.curve_csv.with_suffix(".png"))
 
 
 class SRSamples(keras.callbacks.Callback):
@@ -100,6 +101,34 @@ class SRSamples(keras.callbacks.Callback):
         grid = tf.concat([up, sr, tf.cast(self.hr, tf.float32)], axis=2)
         with self.writer.as_default():
             tf.summary.image("lr_sr_hr", grid, step=int(self.step.numpy()), max_outputs=len(self.lr))
+
+
+def plot_learning_curve(curve_csv: str | Path, png: str | Path, baseline: float | None = None) -> Path:
+    """Benchmark Y-PSNR vs step from `curve.csv` as a PNG (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with Path(curve_csv).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    steps = [int(r["step"]) for r in rows]
+    values = [float(r["psnr_y"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(steps, values, marker="o", markersize=3, label="model")
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", linestyle="--", label=f"bicubic {baseline:.2f} dB")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("generator updates")
+    ax.set_ylabel("PSNR on Y, shave 4 (dB)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    png = Path(png)
+    tmp = png.with_name(f".{png.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(png)
+    return png
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:

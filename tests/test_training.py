@@ -171,3 +171,32 @@ def test_killed_training_process_resumes(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["step"] == last + 4
     np.testing.assert_array_equal(result["scales"], first_scales)  # not re-calibrated
+
+
+def test_benchmark_psnr_callback_writes_curve(shared_data, tmp_path):
+    from PIL import Image
+
+    from keras_srfm.callbacks import BenchmarkPSNR
+    from keras_srfm.metrics import psnr
+
+    model = tiny_model("p")
+    step = model.g_optimizer.iterations
+    callback = BenchmarkPSNR(shared_data / "benchmarks/Set5/HR", tmp_path / "curve.csv", step)
+    callback.set_model(model)
+    logs: dict = {}
+    callback.on_epoch_end(0, logs)
+    model.train_step(batch())
+    callback.on_epoch_end(1, logs)
+    lines = (tmp_path / "curve.csv").read_text().strip().splitlines()
+    assert lines[0] == "step,psnr_y,time" and [line.split(",")[0] for line in lines[1:]] == ["0", "1"]
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+    # The value is the Table I protocol on the generator's output (checked on one image).
+    lr, hr, _ = callback.pairs[0]
+    sr = model.generator(lr[None].astype("float32") / 255.0)[0].numpy()
+    sr = np.round(np.clip(sr, 0, 1) * 255).astype(np.uint8)
+    expected = np.mean([psnr(h[..., 0] if g else h, np.round(np.clip(
+        model.generator(low[None].astype("float32") / 255.0)[0].numpy(), 0, 1) * 255).astype(np.uint8))
+        for low, h, g in callback.pairs])
+    assert logs["bench_psnr"] == pytest.approx(expected, abs=1e-6)
+    assert Image.open(shared_data / "benchmarks/Set5/HR/baby.png").size[0] == hr.shape[1]
+    assert sr.shape == hr.shape
