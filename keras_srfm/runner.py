@@ -212,3 +212,24 @@ def export_generator(model: SRFM, path: str | Path) -> Path:
     model.generator.save(tmp)
     tmp.replace(path)
     return path
+
+
+def export_from_checkpoint(run_dir: str | Path, output: str | Path) -> tuple[Path, int]:
+    """Writes the generator of a run's latest checkpoint (safe while the run goes on).
+
+    Returns the written path and the checkpoint's step.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"no training run in {run_dir} (config.json missing)")
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'} yet")
+    run = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    generator = build_generator(run.generator)
+    tf.train.Checkpoint(generator=generator).restore(latest).expect_partial()
+    output = Path(output)
+    tmp = output.with_name(f".{output.stem}.tmp{os.getpid()}.keras")
+    generator.save(tmp)
+    tmp.replace(output)
+    return output, int(latest.rsplit("-", 1)[1])

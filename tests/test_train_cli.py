@@ -47,6 +47,16 @@ def test_train_cli_tiny_run_and_resume(tmp_path, image_folder):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming at step 2" in second.stdout
     assert (run_dir / "checkpoints" / "ckpt-4.index").exists()
+    snap = srfm("train", "--run-dir", str(run_dir), "--export-only", str(tmp_path / "snap.keras"), cwd=tmp_path)
+    assert snap.returncode == 0 and "step-4 generator" in snap.stdout, snap.stderr[-2000:]
+    import keras
+
+    import keras_srfm.models.layers  # noqa: F401  (registers the custom layers)
+
+    a = keras.saving.load_model(tmp_path / "snap.keras").get_weights()
+    b = keras.saving.load_model(run_dir / "generator.keras").get_weights()
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
     changed = srfm(*[a if a != "pcsa" else "pca" for a in common], "--steps", "6", cwd=tmp_path)
     assert changed.returncode == 2
     assert changed.stderr.strip().count("\n") == 0 and "use a new --run-dir" in changed.stderr

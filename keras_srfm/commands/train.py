@@ -44,6 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="folder of HR images (e.g. Set5/HR) for a Y-PSNR learning curve at each checkpoint")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1, 2")
+    p.add_argument("--export-only", default=None, metavar="FILE.keras",
+                   help="write the generator of --run-dir's latest checkpoint to FILE.keras and exit "
+                        "(safe while that run is training)")
     p.set_defaults(func=run)
 
 
@@ -83,6 +86,12 @@ def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.export_only:
+        from keras_srfm.runner import export_from_checkpoint
+
+        path, step = export_from_checkpoint(args.run_dir, args.export_only)
+        print(f"srfm train: wrote the step-{step} generator of {args.run_dir} to {path}")
+        return 0
     verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
     run_cfg = run_config_from_args(args)
     if run_cfg.train.strategy == "multiworker":
