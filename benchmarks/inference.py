@@ -240,13 +240,27 @@ def tiled_run(
     return row
 
 
+def peak_rss_kib() -> int:
+    """This process's peak RSS in KiB: VmHWM of its own address space.
+
+    Not `getrusage().ru_maxrss`: Linux carries that across fork + exec, so a child would
+    report the benchmark parent's peak.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def tiled_child(cli_args: list[str]) -> None:
     from keras_srfm.cli import main
 
     start = time.perf_counter()
     status = main(cli_args)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak = peak_rss_kib()
     print(json.dumps({"status": status, "seconds": seconds, "peak_rss_kib": peak}))
     sys.exit(status)
 

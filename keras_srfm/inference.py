@@ -81,7 +81,7 @@ def receptive_radius(model: Any) -> int | None:
     )
     radius, factor = 0.0, 1
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D) and type(layer) is keras.layers.Conv2D:
+        if type(layer) is keras.layers.Conv2D:  # not subclasses (transposed, depthwise...)
             if layer.padding != "same" or any(s != 1 for s in layer.strides):
                 return None
             pairs = zip(layer.kernel_size, layer.dilation_rate, strict=True)
@@ -382,6 +382,8 @@ class TFLiteUpscaler(Upscaler):
             None if min(signature[1:3]) < 0 else (int(signature[1]), int(signature[2]))
         )
         self._shape: tuple[int, ...] | None = None
+        if self.fixed_shape and self.fixed_shape[0] != self.fixed_shape[1]:
+            raise ValueError(f"A fixed input must be square. Received: {self.fixed_shape}")
         if self.fixed_shape and tile_size not in (None, 0, max(self.fixed_shape)):
             raise ValueError(
                 f"{self.path.name} has a fixed {self.fixed_shape[0]}x{self.fixed_shape[1]} input; "
@@ -396,13 +398,6 @@ class TFLiteUpscaler(Upscaler):
 
         radius = tflite_receptive_radius(self.path)
         return FALLBACK_OVERLAP if radius is None else radius
-
-    def __call__(self, image: np.ndarray, *, progress: bool = False) -> np.ndarray:
-        if self.fixed_shape and not self.tile_size:
-            raise ValueError(
-                f"{self.path.name} has a fixed input shape; it needs tiling (tile_size > 0)."
-            )
-        return super().__call__(image, progress=progress)
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         if batch.shape != self._shape:
