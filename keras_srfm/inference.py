@@ -464,15 +464,20 @@ def _read_saved_model_metadata(path: Path) -> dict[str, Any]:
 
 
 def default_model_path() -> Path:
-    """The model shipped in `exported_models/`: the first `.keras` file, else a SavedModel or `.tflite`."""
+    """The default shipped model: `exported_models/DEFAULT` names a folder; its `.keras` is used.
+
+    Without a DEFAULT file, the first `.keras` file found under `exported_models/`.
+    """
     root = EXPORTED_MODELS_DIR
-    candidates: list[Path] = []
-    if root.is_dir():
-        candidates += sorted(root.glob("*.keras"))
-        candidates += sorted(
-            p for p in root.iterdir() if p.is_dir() and any(p.rglob("saved_model.pb"))
-        )
-        candidates += sorted(root.glob("*.tflite"))
+    marker = root / "DEFAULT"
+    if marker.is_file():
+        name = marker.read_text().strip().splitlines()[0].strip()
+        folder = root / name
+        found = sorted(folder.glob("*.keras")) if folder.is_dir() else []
+        if not found:
+            raise FileNotFoundError(f"{marker} names {name!r}, but {folder} holds no .keras model")
+        return found[0]
+    candidates = sorted(root.rglob("*.keras")) if root.is_dir() else []
     if not candidates:
         raise FileNotFoundError(
             f"no model is shipped in {root} yet; pass --model with a .keras file, a SavedModel "

@@ -150,6 +150,20 @@ def test_default_model_is_taken_from_exported_models(keras_file, tmp_path, monke
     assert load_upscaler("default").name == "srfm"
 
 
+def test_default_marker_picks_the_named_model(keras_file, tmp_path, monkeypatch):
+    shipped = tmp_path / "exported_models"
+    for name in ("a_model", "b_model"):
+        (shipped / name).mkdir(parents=True)
+        shutil.copy(keras_file, shipped / name / f"{name}.keras")
+    monkeypatch.setattr(inference, "EXPORTED_MODELS_DIR", shipped)
+    assert inference.default_model_path().name == "a_model.keras"  # no marker: first found
+    (shipped / "DEFAULT").write_text("b_model\n")
+    assert inference.default_model_path() == shipped / "b_model" / "b_model.keras"
+    (shipped / "DEFAULT").write_text("c_model\n")
+    with pytest.raises(FileNotFoundError, match="holds no .keras model"):
+        inference.default_model_path()
+
+
 # === Image I/O ===
 
 
