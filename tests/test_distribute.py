@@ -22,10 +22,10 @@ def test_mirrored_step_equals_single_device(variant):
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
-    assert result["moved"] > 1e-4  # the step really changed the weights (SGD, rate 0.1)
+    assert result["moved"] > 1e-6  # the step really changed the weights (SGD, rate 0.1)
     # Loss scaling by the global batch, all-reduce before the softmax and synchronised
     # BatchNorm: any of them wrong moves weights by ~the step itself, not by rounding.
-    tol = 1e-5 * max(1.0, result["moved"])
+    tol = 1e-4 * result["moved"]  # relative to the step: rounding, not a mis-scaled update
     assert result["generator"] < tol
     assert result["discriminator"] < tol
     assert result["scales"] < 1e-4 * max(1.0, result["moved"])
