@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BATCH, LR_SIZE, SCALE = 16, 24, 4
 NOTE = (
-    "The machine is shared: a background training run and other work were using the CPU "
-    "while this ran (see the load averages), so absolute times are pessimistic; compare rows."
+    "A load average well above 0 means other work shared the CPU while this ran, and the "
+    "absolute times are pessimistic; compare rows of one run."
 )
 
 
