@@ -1,0 +1,74 @@
+"""Every shipped model in exported_models/ loads in each format, and the formats agree."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "exported_models"
+MODELS = sorted(p for p in ROOT.iterdir() if (p / "MODEL_CARD.md").is_file()) if ROOT.is_dir() else []
+
+
+def _image() -> np.ndarray:
+    yy, xx = np.mgrid[0:37, 0:53]
+    rgb = np.stack([127 + 100 * np.sin(xx / 3.0), 127 + 100 * np.cos(yy / 4.0), (xx * yy) % 255], -1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def test_default_model_is_shipped():
+    from keras_srfm.inference import default_model_path
+
+    assert MODELS, "exported_models/ holds no model with a MODEL_CARD.md"
+    name = (ROOT / "DEFAULT").read_text().strip()
+    assert default_model_path() == next((ROOT / name).glob("*.keras"))
+
+
+@pytest.mark.parametrize("folder", MODELS, ids=[m.name for m in MODELS])
+def test_shipped_formats_agree(folder):
+    from keras_srfm.inference import load_upscaler
+
+    keras_file = next(folder.glob("*.keras"))
+    saved_model = folder / "1"
+    tflite = next(folder.glob("*fp16.tflite"))
+    assert (saved_model / "saved_model.pb").is_file()
+    image = _image()
+    reference = load_upscaler(keras_file)(image)
+    assert reference.shape == (37 * 4, 53 * 4, 3) and reference.dtype == np.uint8
+    served = load_upscaler(saved_model)(image)
+    assert np.abs(served.astype(int) - reference).max() <= 1  # same graph, uint8 rounding inside
+    on_device = load_upscaler(tflite)(image)
+    assert _psnr(reference, on_device) >= 40.0  # float16 weights
+
+
+@pytest.mark.parametrize("folder", MODELS, ids=[m.name for m in MODELS])
+def test_shipped_model_beats_bicubic_on_a_real_image(folder, shared_data):
+    """The card's claim on one image: Set5 `baby`, Table I protocol (Y, shave 4)."""
+    from PIL import Image
+
+    from keras_srfm.imresize import imresize
+    from keras_srfm.inference import load_upscaler
+    from keras_srfm.metrics import psnr
+
+    hr = np.asarray(Image.open(shared_data / "benchmarks/Set5/HR/baby.png").convert("RGB"))
+    lr = imresize(hr, 0.25)
+    model = psnr(hr, load_upscaler(next(folder.glob("*.keras")))(lr))
+    bicubic = psnr(hr, load_upscaler("bicubic")(lr))
+    assert model > bicubic + 0.2, (model, bicubic)
+
+
+def test_demo_runs_offline_with_the_default_model(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "keras_srfm.cli", "demo", "--size", "128", "--output",
+                          str(tmp_path / "demo.png")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "demo.png").stat().st_size > 1000
+    assert "PSNR" in out.stdout
