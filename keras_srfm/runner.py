@@ -56,7 +56,14 @@ class RunConfig:
 
 
 # Fields that may change when a run is resumed (to train longer, or evaluate more often).
-_RESUMABLE_CHANGES = {("train", "steps"), ("train", "eval_every"), ("train", "keep_checkpoints")}
+# Schedule settings may change on resume (e.g. to add a decay); they are logged in resume_log.jsonl.
+_RESUMABLE_CHANGES = {
+    ("train", key)
+    for key in ("steps", "eval_every", "keep_checkpoints", "g_learning_rate", "d_learning_rate",
+                "decay_every", "decay_factor", "decay_start", "adam_epsilon")
+}
+# What runs whose config.json predates a key actually used.
+_DEFAULTS = {("train", "adam_epsilon"): 1e-7, ("train", "decay_start"): 0}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -101,10 +108,18 @@ def build_training_model(run: RunConfig) -> SRFM:
     return model
 
 
+def learning_rate_schedule(rate: float, train: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Staircase decay by `decay_factor` every `decay_every` steps counted from `decay_start`."""
+    boundaries = list(range(train.decay_start + train.decay_every, train.steps, train.decay_every))
+    if not boundaries:
+        return rate
+    values = [rate * train.decay_factor**k for k in range(len(boundaries) + 1)]
+    # PiecewiseConstantDecay keeps a value while step <= boundary; the decay starts at the boundary.
+    return keras.optimizers.schedules.PiecewiseConstantDecay([b - 1 for b in boundaries], values)
+
+
 def _adam(rate: float, train: TrainConfig, ema: bool) -> keras.optimizers.Optimizer:
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        rate, decay_steps=train.decay_every, decay_rate=train.decay_factor, staircase=True
-    )
+    schedule = learning_rate_schedule(rate, train)
     optimizer = keras.optimizers.Adam(
         schedule, epsilon=train.adam_epsilon, use_ema=ema, ema_momentum=train.ema_momentum
     )
@@ -121,21 +136,25 @@ def checkpoint_for(model: SRFM) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(**parts)
 
 
-def check_resume_config(run_dir: Path, run: RunConfig) -> None:
-    """Refuses to resume a run directory with a different configuration."""
+def check_resume_config(run_dir: Path, run: RunConfig) -> list[str]:
+    """Refuses to resume a run directory with a different configuration; returns allowed changes."""
     saved_path = run_dir / "config.json"
     if not saved_path.exists():
-        return
+        return []
     saved = json.loads(saved_path.read_text())
     current = json.loads(json.dumps(run.to_dict()))
+    changes = []
     for group, values in current.items():
         for key, value in values.items():
-            old = saved.get(group, {}).get(key)
-            if old != value and (group, key) not in _RESUMABLE_CHANGES:
+            old = saved.get(group, {}).get(key, _DEFAULTS.get((group, key)))
+            if old != value and (group, key) in _RESUMABLE_CHANGES:
+                changes.append(f"{group}.{key}: {old!r} -> {value!r}")
+            elif old != value:
                 raise ValueError(
                     f"{run_dir} holds a run with {group}.{key}={old!r}; use a new --run-dir or the "
                     f"same settings. Received: {group}.{key}={value!r}"
                 )
+    return changes
 
 
 def load_generator_weights(generator: keras.Model, path: str) -> None:
@@ -160,7 +179,7 @@ def run_training(
     """Trains (or resumes) a run; returns the trained model. See module docstring for files."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    check_resume_config(run_dir, run)
+    changes = check_resume_config(run_dir, run)
     print(f"srfm train: configuration\n{run.describe()}", flush=True)
     write_json(run_dir / "config.json", run.to_dict())
     set_precision(run.train.mixed_precision)
@@ -177,6 +196,10 @@ def run_training(
     if start == 0 and run.train.init_from:
         load_generator_weights(model.generator, run.train.init_from)
     print(f"srfm train: {'resuming at step ' + str(start) if start else 'starting'} in {run_dir}", flush=True)
+    if changes:
+        print(f"srfm train: changed on resume at step {start}: {'; '.join(changes)}", flush=True)
+        with open(run_dir / "resume_log.jsonl", "a") as log:
+            log.write(json.dumps({"step": start, "changes": changes}) + "\n")
     if dataset is None:
         from keras_srfm.data import make_train_dataset
 

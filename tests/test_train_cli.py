@@ -57,7 +57,12 @@ def test_train_cli_tiny_run_and_resume(tmp_path, image_folder):
     b = keras.saving.load_model(run_dir / "generator.keras").get_weights()
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
-    changed = srfm(*[a if a != "pcsa" else "pca" for a in common], "--steps", "6", cwd=tmp_path)
+    rescheduled = srfm(*common, "--steps", "6", "--g-lr", "5e-5", "--decay-start", "4", cwd=tmp_path)
+    assert rescheduled.returncode == 0, rescheduled.stderr[-3000:]
+    assert "changed on resume at step 4: train.steps: 4 -> 6; train.g_learning_rate: 0.0001 -> 5e-05" in rescheduled.stdout
+    log = [json.loads(line) for line in (run_dir / "resume_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 4 and "train.decay_start: 0 -> 4" in log[-1]["changes"]
+    changed = srfm(*[a if a != "pcsa" else "pca" for a in common], "--steps", "8", cwd=tmp_path)
     assert changed.returncode == 2
     assert changed.stderr.strip().count("\n") == 0 and "use a new --run-dir" in changed.stderr
 

@@ -18,6 +18,7 @@ keras = pytest.importorskip("keras")
 
 from keras_srfm import SRFM, VARIANTS, build_discriminator, build_generator  # noqa: E402
 from keras_srfm import losses as L  # noqa: E402
+from keras_srfm.config import TrainConfig  # noqa: E402
 from keras_srfm.models.vgg import build_vgg_features  # noqa: E402
 from keras_srfm.runner import checkpoint_for  # noqa: E402
 from keras_srfm.training import loss_config_for  # noqa: E402
@@ -200,3 +201,25 @@ def test_benchmark_psnr_callback_writes_curve(shared_data, tmp_path):
     assert logs["bench_psnr"] == pytest.approx(expected, abs=1e-6)
     assert Image.open(shared_data / "benchmarks/Set5/HR/baby.png").size[0] == hr.shape[1]
     assert sr.shape == hr.shape
+
+
+def test_learning_rate_schedule_decays_from_decay_start():
+    from keras_srfm.runner import learning_rate_schedule
+
+    train = TrainConfig(steps=1000, decay_every=300, decay_factor=0.5, decay_start=100)
+    schedule = learning_rate_schedule(1e-4, train)
+    rates = [float(schedule(step)) for step in (0, 399, 400, 699, 700, 999)]
+    np.testing.assert_allclose(rates, [1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5, 2.5e-5], rtol=1e-6)
+    assert learning_rate_schedule(1e-4, TrainConfig(steps=100, decay_every=300)) == 1e-4
+
+
+def test_default_adam_epsilon_does_not_damp_eta_scaled_gradients():
+    # eta=0.01 (Eq. 1) makes M_p's generator gradients ~1e-8; the first Adam step must still be ~lr.
+    # Keras adds epsilon before the bias correction (x~32 at step 1), so a 1e-9 gradient loses 3%;
+    # with Keras' default 1e-7 every step here would shrink to under 3% of lr.
+    from keras_srfm.runner import _adam
+
+    variable = keras.Variable(np.zeros(4, "float32"))
+    optimizer = _adam(1e-4, TrainConfig(), ema=False)
+    optimizer.apply_gradients([(tf.constant([1e-8, -1e-8, 3e-9, 1e-9]), variable)])
+    np.testing.assert_allclose(np.abs(variable.numpy()), 1e-4, rtol=0.05)

@@ -23,7 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--patches-per-image", type=int, default=16)
     p.add_argument("--g-lr", type=float, default=1e-4, help="generator Adam rate (paper: 1e-4)")
     p.add_argument("--d-lr", type=float, default=1e-4, help="discriminator Adam rate (paper: 1e-4)")
-    p.add_argument("--decay-every", type=int, default=100_000, help="steps between x0.1 decays")
+    p.add_argument("--decay-every", type=int, default=100_000, help="steps between decays (paper: 1e5)")
+    p.add_argument("--decay-factor", type=float, default=0.1, help="learning-rate factor per decay (paper: 0.1)")
+    p.add_argument("--decay-start", type=int, default=0,
+                   help="step from which --decay-every counts; may change when resuming a run")
+    p.add_argument("--adam-epsilon", type=float, default=1e-12,
+                   help="Adam epsilon; keep it far below the gradient scale (eta=0.01 makes it ~1e-8)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     p.add_argument("--blocks", type=int, default=16, help="generator residual blocks (paper: 16)")
     p.add_argument("--filters", type=int, default=64, help="generator filters (paper: 64)")
@@ -73,7 +78,8 @@ def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept
     return RunConfig(
         train=TrainConfig(
             variant=args.variant, steps=args.steps, g_learning_rate=args.g_lr, d_learning_rate=args.d_lr,
-            decay_every=args.decay_every, checkpoint_every=args.checkpoint_every, use_ema=args.ema,
+            decay_every=args.decay_every, decay_factor=args.decay_factor, decay_start=args.decay_start,
+            adam_epsilon=args.adam_epsilon, checkpoint_every=args.checkpoint_every, use_ema=args.ema,
             jit_compile=args.jit, mixed_precision=args.mixed_precision, strategy=args.strategy,
             init_from=args.init_from, seed=args.seed,
         ),
