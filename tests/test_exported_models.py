@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -48,6 +49,21 @@ def test_shipped_formats_agree(folder):
     assert np.abs(served.astype(int) - reference).max() <= 1  # same graph, uint8 rounding inside
     on_device = load_upscaler(tflite)(image)
     assert _psnr(reference, on_device) >= 40.0  # float16 weights
+
+
+@pytest.mark.parametrize("folder", MODELS, ids=[m.name for m in MODELS])
+def test_card_set5_row_is_what_evaluate_gives(folder, shared_data):
+    """The card's Set5 numbers (from evaluation.json) are reproduced by `srfm evaluate`'s code."""
+    from keras_srfm.evaluation import evaluate_source, folder_source
+    from keras_srfm.inference import load_upscaler
+
+    saved = json.loads((folder / "evaluation.json").read_text())["datasets"]["Set5"]["mean"]
+    result = evaluate_source(load_upscaler(next(folder.glob("*.keras"))),
+                             folder_source(shared_data / "benchmarks/Set5/HR"), progress=False)
+    means = {k: float(np.mean([v[k] for v in result.per_image.values()])) for k in ("psnr", "ssim", "vif")}
+    np.testing.assert_allclose([means[k] for k in saved], list(saved.values()), rtol=0, atol=1e-6)
+    row = f"{saved['psnr']:.2f} / {saved['ssim']:.3f} / {saved['vif']:.3f}"
+    assert row in (folder / "MODEL_CARD.md").read_text(), row
 
 
 @pytest.mark.parametrize("folder", MODELS, ids=[m.name for m in MODELS])
