@@ -1,5 +1,8 @@
 # Provenance: the exact script that trained exported_models/srfm_mp (run from the repo root),
 # kept as it ran. It predates keras_srfm.data; new runs should use `srfm train`.
+# Calls, in order (see resume_log.jsonl): `... 20000` (steps 0-3750, before the schedule
+# arguments existed: rate 2e-4, Keras' epsilon 1e-7), `... 12000 1e-4 2500` (3750-7500),
+# `... 12000 1e-4 2500 0.25 5000` (7500-8500, stopped there).
 """Interim driver for the background M_p run (data pipeline helper not landed yet).
 
 HR: shared/data/train (T91, General100, BSD200) + samples (DIV2K/Flickr2K); LR = MATLAB bicubic
@@ -52,7 +55,10 @@ ds = (tf.data.Dataset.from_generator(gen, output_signature=sig).shuffle(512).map
       .batch(16, drop_remainder=True).prefetch(2))
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
 run = RunConfig(
-    train=TrainConfig(variant="p", steps=steps, g_learning_rate=2e-4, decay_every=100_000, checkpoint_every=250,
+    train=TrainConfig(variant="p", steps=steps, g_learning_rate=float(sys.argv[2]) if len(sys.argv) > 2 else 1e-4,
+                      decay_every=int(sys.argv[3]) if len(sys.argv) > 3 else 100_000, decay_factor=float(sys.argv[4]) if len(sys.argv) > 4 else 0.5,
+                      decay_start=int(sys.argv[5]) if len(sys.argv) > 5 else 3750,
+                      adam_epsilon=1e-12, checkpoint_every=250,
                       keep_checkpoints=2, jit_compile=True),
     data=DataConfig(sources=("../shared/data/train", "../shared/data/samples"), patches_per_image=8),
     generator=GeneratorConfig(), discriminator=DiscriminatorConfig(), loss=loss_config_for("p"))
