@@ -164,7 +164,7 @@ class TrainConfig(_Config):
     steps: int = 200_000
     g_learning_rate: float = 1e-4
     d_learning_rate: float = 1e-4
-    decay_every: int = 100_000  # steps between x0.1 decays (paper: every 200 epochs)
+    decay_every: int = 100_000  # steps between decays by decay_factor (paper: every 200 epochs)
     decay_factor: float = 0.1
     # Not Keras' 1e-7: with eta=0.01 (Eq. 1) the point-only variant's gradients are ~1e-8, and a
     # 1e-7 epsilon silently cut 97% of the generator's Adam steps ~10x (measured on the M_p run).

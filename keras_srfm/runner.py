@@ -89,7 +89,7 @@ def set_precision(mode: str) -> None:
 
 
 def build_training_model(run: RunConfig) -> SRFM:
-    """Networks, optimizers (Adam, x0.1 staircase decay) and the compiled SRFM.
+    """Networks, optimizers (Adam, staircase decay: `learning_rate_schedule`) and the compiled SRFM.
 
     Call inside `strategy.scope()` so variables and optimizer slots are mirrored.
     """
@@ -147,13 +147,14 @@ def check_resume_config(run_dir: Path, run: RunConfig) -> list[str]:
     for group, values in current.items():
         for key, value in values.items():
             old = saved.get(group, {}).get(key, _DEFAULTS.get((group, key)))
-            if old != value and (group, key) in _RESUMABLE_CHANGES:
-                changes.append(f"{group}.{key}: {old!r} -> {value!r}")
-            elif old != value:
+            if old == value:
+                continue
+            if (group, key) not in _RESUMABLE_CHANGES:
                 raise ValueError(
                     f"{run_dir} holds a run with {group}.{key}={old!r}; use a new --run-dir or the "
                     f"same settings. Received: {group}.{key}={value!r}"
                 )
+            changes.append(f"{group}.{key}: {old!r} -> {value!r}")
     return changes
 
 

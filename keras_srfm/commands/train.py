@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from keras_srfm.config import TrainConfig  # dataclasses only: no TensorFlow import
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train or resume a model (variants p, pva, pca, pcsa, pcsva)")
@@ -24,10 +26,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--g-lr", type=float, default=1e-4, help="generator Adam rate (paper: 1e-4)")
     p.add_argument("--d-lr", type=float, default=1e-4, help="discriminator Adam rate (paper: 1e-4)")
     p.add_argument("--decay-every", type=int, default=100_000, help="steps between decays (paper: 1e5)")
-    p.add_argument("--decay-factor", type=float, default=0.1, help="learning-rate factor per decay (paper: 0.1)")
-    p.add_argument("--decay-start", type=int, default=0,
+    p.add_argument("--decay-factor", type=float, default=TrainConfig.decay_factor,
+                   help="learning-rate factor per decay (paper: 0.1)")
+    p.add_argument("--decay-start", type=int, default=TrainConfig.decay_start,
                    help="step from which --decay-every counts; may change when resuming a run")
-    p.add_argument("--adam-epsilon", type=float, default=1e-12,
+    p.add_argument("--adam-epsilon", type=float, default=TrainConfig.adam_epsilon,
                    help="Adam epsilon; keep it far below the gradient scale (eta=0.01 makes it ~1e-8)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     p.add_argument("--blocks", type=int, default=16, help="generator residual blocks (paper: 16)")
@@ -56,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept lazy)
-    from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, TrainConfig
+    from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig
     from keras_srfm.runner import RunConfig
     from keras_srfm.training import loss_config_for
 
