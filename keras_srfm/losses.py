@@ -3,6 +3,9 @@
 Every function returns a **per-example** loss of shape `(batch,)` (float32), averaged over the
 image dimensions as the paper states below Eq. 2. The training model turns per-example values
 into a replica-correct scalar by summing and dividing by the *global* batch size.
+
+Written with `keras.ops` only, so the same equations serve every Keras backend (TensorFlow
+for `SRFM.train_step`; JAX for GPU runs on machines without TensorFlow).
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import tensorflow as tf
+from keras import ops
 
 # === Point-estimate loss (Eq. 2) ===
 
 
-def point_loss(hr: tf.Tensor, sr: tf.Tensor, delta: float = 1.0) -> tf.Tensor:
+def point_loss(hr: Any, sr: Any, delta: float = 1.0) -> Any:
     """Huber loss, Eq. 2, averaged over H, W, C.
 
     With images in [0, 1] and the paper's threshold delta = 1, |I_est - I_HR| < 1 holds for
@@ -30,17 +33,17 @@ def point_loss(hr: tf.Tensor, sr: tf.Tensor, delta: float = 1.0) -> tf.Tensor:
     Returns:
         `(batch,)` float32.
     """
-    err = tf.abs(tf.cast(sr, tf.float32) - tf.cast(hr, tf.float32))
-    quadratic = tf.minimum(err, delta)
+    err = ops.abs(ops.cast(sr, "float32") - ops.cast(hr, "float32"))
+    quadratic = ops.minimum(err, delta)
     linear = err - quadratic
-    per_pixel = 0.5 * tf.square(quadratic) + delta * linear
-    return tf.reduce_mean(per_pixel, axis=[1, 2, 3])
+    per_pixel = 0.5 * ops.square(quadratic) + delta * linear
+    return ops.mean(per_pixel, axis=(1, 2, 3))
 
 
 # === Perceptual loss (Eq. 3) ===
 
 
-def vgg_loss(hr_features: tf.Tensor, sr_features: tf.Tensor) -> tf.Tensor:
+def vgg_loss(hr_features: Any, sr_features: Any) -> Any:
     """Perceptual loss, Eq. 3: squared L2 between VGG19 features psi_i of SR and HR (mean).
 
     `hr_features` is a constant target (gradients are stopped).
@@ -54,38 +57,37 @@ def vgg_loss(hr_features: tf.Tensor, sr_features: tf.Tensor) -> tf.Tensor:
 # === Adversarial losses (Eqs. 4-5) ===
 
 
-def adversarial_loss(fake_logit: tf.Tensor) -> tf.Tensor:
+def adversarial_loss(fake_logit: Any) -> Any:
     """Generator adversarial loss, Eq. 4: -log D(G(I_LR)), from logits (non-saturating).
 
     Returns:
         `(batch,)` float32.
     """
-    logit = tf.reshape(tf.cast(fake_logit, tf.float32), [-1])
-    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logit), logits=logit)
+    logit = ops.reshape(ops.cast(fake_logit, "float32"), (-1,))
+    return ops.softplus(-logit)  # -log(sigmoid(x)), stable for any logit
 
 
-def discriminator_loss(real_logit: tf.Tensor, fake_logit: tf.Tensor) -> tf.Tensor:
+def discriminator_loss(real_logit: Any, fake_logit: Any) -> Any:
     """Discriminator loss, Eq. 5: -log(1 - D(G(I_LR))) - log D(I_HR), from logits.
 
     Returns:
         `(batch,)` float32.
     """
-    real = tf.reshape(tf.cast(real_logit, tf.float32), [-1])
-    fake = tf.reshape(tf.cast(fake_logit, tf.float32), [-1])
-    real_term = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(real), logits=real)
-    fake_term = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(fake), logits=fake)
-    return real_term + fake_term
+    real = ops.reshape(ops.cast(real_logit, "float32"), (-1,))
+    fake = ops.reshape(ops.cast(fake_logit, "float32"), (-1,))
+    # -log(sigmoid(r)) - log(1 - sigmoid(f)) = softplus(-r) + softplus(f)
+    return ops.softplus(-real) + ops.softplus(fake)
 
 
 # === Content loss (Eq. 6) ===
 
 
 def content_losses(
-    hr_features: Mapping[str, tf.Tensor],
-    sr_features: Mapping[str, tf.Tensor],
+    hr_features: Mapping[str, Any],
+    sr_features: Mapping[str, Any],
     taps: Sequence[str],
     huber_delta: float | None = None,
-) -> tf.Tensor:
+) -> Any:
     """Layer-wise content losses L_content^i, Eq. 6, for every discriminator tap.
 
     Squared L2 (mean over H, W, C) between the pre-activation feature maps phi_i of SR and HR;
@@ -100,17 +102,17 @@ def content_losses(
         if huber_delta is None:
             columns.append(_feature_mse(hr_features[name], sr_features[name]))
         else:
-            columns.append(point_loss(tf.stop_gradient(hr_features[name]), sr_features[name], huber_delta))
-    return tf.stack(columns, axis=1)
+            columns.append(point_loss(ops.stop_gradient(hr_features[name]), sr_features[name], huber_delta))
+    return ops.stack(columns, axis=1)
 
 
 # === Softmax reweighing (Eq. 7) ===
 
 
-def softmax_weights(layer_losses: tf.Tensor, stop_gradient: bool = True) -> tf.Tensor:
+def softmax_weights(layer_losses: Any, stop_gradient: bool = True) -> Any:
     """Weights of Eq. 7: softmax of the (rescaled) layer-wise content losses.
 
-    Wrapped in `tf.stop_gradient` by default: Eq. 7 does not back-propagate through the
+    Wrapped in a stop-gradient by default: Eq. 7 does not back-propagate through the
     softmax, so each layer's gradient is its own gradient times a constant weight.
 
     Args:
@@ -120,11 +122,11 @@ def softmax_weights(layer_losses: tf.Tensor, stop_gradient: bool = True) -> tf.T
     Returns:
         `(num_layers,)` float32 summing to 1.
     """
-    weights = tf.nn.softmax(tf.cast(layer_losses, tf.float32))
-    return tf.stop_gradient(weights) if stop_gradient else weights
+    weights = ops.softmax(ops.cast(layer_losses, "float32"), axis=-1)
+    return ops.stop_gradient(weights) if stop_gradient else weights
 
 
-def reweighed_content_loss(per_example: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+def reweighed_content_loss(per_example: Any, weights: Any) -> Any:
     """L_content of Eq. 7: sum_i w_i * L_content^i, per example.
 
     Args:
@@ -134,20 +136,20 @@ def reweighed_content_loss(per_example: tf.Tensor, weights: tf.Tensor) -> tf.Ten
     Returns:
         `(batch,)` float32.
     """
-    return tf.reduce_sum(per_example * weights[tf.newaxis, :], axis=1)
+    return ops.sum(per_example * weights[None, :], axis=1)
 
 
-def calibration_scales(layer_losses: tf.Tensor, eps: float = 1e-12) -> tf.Tensor:
+def calibration_scales(layer_losses: Any, eps: float = 1e-12) -> Any:
     """Initial per-layer rescale (Sec. III-B, "before starting the training"): 1 / L_i.
 
     Brings each layer's first-batch content loss to 1 so that the softmax starts uniform and
     no layer dominates by its raw magnitude.
     """
-    return 1.0 / tf.maximum(tf.cast(layer_losses, tf.float32), eps)
+    return 1.0 / ops.maximum(ops.cast(layer_losses, "float32"), eps)
 
 
-def _feature_mse(target: Any, estimate: Any) -> tf.Tensor:
-    target = tf.stop_gradient(tf.cast(target, tf.float32))
-    estimate = tf.cast(estimate, tf.float32)
-    axes = list(range(1, len(estimate.shape)))
-    return tf.reduce_mean(tf.square(estimate - target), axis=axes)
+def _feature_mse(target: Any, estimate: Any) -> Any:
+    target = ops.stop_gradient(ops.cast(target, "float32"))
+    estimate = ops.cast(estimate, "float32")
+    axes = tuple(range(1, len(estimate.shape)))
+    return ops.mean(ops.square(estimate - target), axis=axes)

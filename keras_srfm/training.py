@@ -9,46 +9,19 @@ the same weights, and the discriminator's BatchNorm is synchronised (`synchroniz
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 from keras_srfm import losses
-from keras_srfm.config import LossConfig
+from keras_srfm.config import VARIANTS, LossConfig, loss_config_for  # noqa: F401  (re-exported)
 from keras_srfm.models.discriminator import TAP_NAMES
-
-# === Variants (Sec. V-B) ===
-
-VARIANTS: dict[str, LossConfig] = {
-    # M_p: L_point only.
-    "p": LossConfig(use_point=True),
-    # M_pva: L_point + L_vgg + L_adv.
-    "pva": LossConfig(use_point=True, use_vgg=True, use_adv=True),
-    # M_pca: L_point + L_content (plain average of the layer losses) + L_adv.
-    "pca": LossConfig(
-        use_point=True, use_content=True, use_adv=True, content_weighting="mean", content_rescale=False
-    ),
-    # M_pcσa: L_point + L_content (softmax reweighing, Eq. 7) + L_adv.
-    "pcsa": LossConfig(use_point=True, use_content=True, use_adv=True, content_weighting="softmax"),
-    # M_pcσva: L_point + L_content (softmax) + L_vgg + L_adv: the paper's final model.
-    "pcsva": LossConfig(
-        use_point=True, use_content=True, use_adv=True, use_vgg=True, content_weighting="softmax"
-    ),
-}
 
 # The authors' public code differs from the paper's text; `content_mode="authors"` follows it:
 # Huber distance on features of conv1-7 only, no initial rescale, no stop-gradient, and the
 # pixel term enters the same softmax as the content terms.
 _AUTHORS_TAPS = TAP_NAMES[:7]
-
-
-def loss_config_for(variant: str, **overrides: Any) -> LossConfig:
-    """The LossConfig of a variant name (`p`, `pva`, `pca`, `pcsa`, `pcsva`), with overrides."""
-    if variant not in VARIANTS:
-        raise ValueError(f"Unknown variant. Expected one of {sorted(VARIANTS)}. Received: variant={variant!r}")
-    return dataclasses.replace(VARIANTS[variant], **overrides)
 
 
 # === Training model ===

@@ -139,3 +139,16 @@ def test_vgg_imagenet_offline_error_is_clear(monkeypatch):
     monkeypatch.setenv("KERAS_HOME", "/nonexistent-keras-home")
     with pytest.raises(RuntimeError, match="ImageNet VGG19 weights"):
         build_vgg_features(weights="imagenet")
+
+
+@pytest.mark.parametrize("block_size", [2, 3])
+def test_depth_to_space_ops_matches_tensorflow(block_size):
+    # The keras.ops path serves the JAX backend (tools/train_jax.py); it must be TF's DCR order.
+    import tensorflow as tf
+
+    from keras_srfm.models.layers import depth_to_space
+
+    x = np.random.default_rng(0).random((2, 3, 5, 4 * block_size**2)).astype("float32")
+    np.testing.assert_array_equal(
+        np.asarray(depth_to_space(x, block_size)), tf.nn.depth_to_space(x, block_size).numpy()
+    )

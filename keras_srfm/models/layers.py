@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 PACKAGE = "keras_srfm"
@@ -58,11 +57,21 @@ class MeanShift(keras.layers.Layer):
         return {**super().get_config(), "rgb_mean": list(self.rgb_mean), "sign": self.sign}
 
 
+def depth_to_space(inputs: Any, block_size: int) -> Any:
+    """`tf.nn.depth_to_space` (NHWC, DCR order) in `keras.ops`, for backends without it."""
+    r = block_size
+    b, h, w, c = ops.shape(inputs)
+    x = ops.reshape(inputs, (b, h, w, r, r, c // (r * r)))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (b, h * r, w * r, c // (r * r)))
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DepthToSpace(keras.layers.Layer):
     """Sub-pixel shuffle (Shi et al. [18]): (H, W, r*r*C) -> (r*H, r*W, C), channels last.
 
-    Lowers to TFLite's builtin DEPTH_TO_SPACE.
+    Lowers to TFLite's builtin DEPTH_TO_SPACE under TensorFlow; other backends (JAX, used for
+    GPU training where TensorFlow is not installed) get the same reshape/transpose.
 
     Args:
         block_size: int. Upscaling factor r.
@@ -73,8 +82,12 @@ class DepthToSpace(keras.layers.Layer):
         self.block_size = int(block_size)
 
     def call(self, inputs: Any) -> Any:
-        # tf.nn.depth_to_space, not a reshape/transpose chain: it converts to one builtin op.
-        return tf.nn.depth_to_space(inputs, self.block_size)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf  # only this backend has it
+
+            # tf.nn.depth_to_space, not a reshape/transpose chain: it converts to one builtin op.
+            return tf.nn.depth_to_space(inputs, self.block_size)
+        return depth_to_space(inputs, self.block_size)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         b, h, w, c = input_shape

@@ -1,0 +1,337 @@
+"""GPU training on the Keras JAX backend, for machines that have a GPU but no TensorFlow.
+
+The project's lent GPU machines ship JAX, not TensorFlow, and a TensorFlow CUDA wheel is too
+large to carry there. This driver trains the *same* networks (`keras_srfm.models`) with the
+*same* loss equations (`keras_srfm.losses`, written in `keras.ops`) as `SRFM.train_step`, on a
+single device, with Keras' stateless API. It supports the variants that need no VGG19:
+`p` (Eq. 2 only) and `pcsa` (Eqs. 2, 4-7). Everything else (evaluation, export, the CLI)
+stays on TensorFlow: the `.keras` files written here load there unchanged.
+
+Data recipe (as `srfm train` with `--data`): every HR image is mod-cropped to 4, its LR is the
+MATLAB bicubic of the whole image (`keras_srfm.imresize`), aligned 24/96 crops are drawn with
+probability proportional to image area (8 per draw), and each sample gets a random rot90/flip.
+
+    KERAS_BACKEND=jax python tools/train_jax.py --variant p --init G.keras --data DIR \\
+        --bench Set5/HR --steps 40000 --decay-at 24000 34000 --out runs/mp_gpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import keras_srfm.models.layers  # noqa: E402, F401  (registers the custom layers)
+from keras_srfm import losses  # noqa: E402
+from keras_srfm.config import DiscriminatorConfig, loss_config_for  # noqa: E402
+from keras_srfm.imresize import imresize  # noqa: E402
+from keras_srfm.metrics import psnr  # noqa: E402
+from keras_srfm.models.discriminator import TAP_NAMES, build_discriminator  # noqa: E402
+
+LR_SIZE, SCALE = 24, 4
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+# === Data ===
+
+
+def load_pairs(dirs: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """HR images (mod-cropped to 4, at least 96 px) and their MATLAB-bicubic LR."""
+    files = sorted(p for d in dirs for p in Path(d).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    hrs, lrs = [], []
+    for path in files:
+        hr = np.asarray(Image.open(path).convert("RGB"))
+        hr = hr[: hr.shape[0] // SCALE * SCALE, : hr.shape[1] // SCALE * SCALE]
+        if min(hr.shape[:2]) < LR_SIZE * SCALE:
+            continue
+        hrs.append(hr)
+        lrs.append(imresize(hr, 1.0 / SCALE))
+    return hrs, lrs
+
+
+def crop_pool(hrs: list, lrs: list, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`8 * draws` aligned LR/HR crops, images drawn with probability proportional to area."""
+    rng = np.random.default_rng(seed)
+    area = np.array([h.shape[0] * h.shape[1] for h in hrs], dtype=np.float64)
+    picks = rng.choice(len(hrs), size=draws, p=area / area.sum())
+    n, p = 8 * draws, LR_SIZE * SCALE
+    pool_lr = np.empty((n, LR_SIZE, LR_SIZE, 3), np.uint8)
+    pool_hr = np.empty((n, p, p, 3), np.uint8)
+    for j, i in enumerate(np.repeat(picks, 8)):
+        lr, hr = lrs[i], hrs[i]
+        y = rng.integers(0, lr.shape[0] - LR_SIZE + 1)
+        x = rng.integers(0, lr.shape[1] - LR_SIZE + 1)
+        pool_lr[j] = lr[y : y + LR_SIZE, x : x + LR_SIZE]
+        pool_hr[j] = hr[SCALE * y : SCALE * y + p, SCALE * x : SCALE * x + p]
+    return pool_lr, pool_hr
+
+
+def dihedral(x: jax.Array, t: jax.Array) -> jax.Array:
+    """Per-sample rot90 (t % 4) and left-right flip (t >= 4) of a (B, H, W, C) batch."""
+    variants = []
+    for k in range(8):
+        y = jnp.rot90(x, k % 4, axes=(1, 2))
+        variants.append(y[:, :, ::-1] if k >= 4 else y)
+    return jnp.stack(variants)[t, jnp.arange(x.shape[0])]
+
+
+def sample_batch(key: jax.Array, pool_lr: jax.Array, pool_hr: jax.Array, batch: int) -> tuple:
+    k_idx, k_aug = jax.random.split(key)
+    idx = jax.random.randint(k_idx, (batch,), 0, pool_lr.shape[0])
+    t = jax.random.randint(k_aug, (batch,), 0, 8)
+    lr = dihedral(pool_lr[idx], t).astype("float32") / 255.0
+    hr = dihedral(pool_hr[idx], t).astype("float32") / 255.0
+    return lr, hr
+
+
+# === Eq. 1 on the stateless API ===
+
+
+def make_losses(generator: keras.Model, discriminator: keras.Model | None, variant: str) -> Any:
+    """Returns f(g_tv, d_tv, g_ntv, d_ntv, lr, hr, scales) -> ((g_loss, d_loss), aux)."""
+    cfg = loss_config_for(variant)
+
+    def fn(g_tv, d_tv, g_ntv, d_ntv, lr, hr, scales):
+        sr, g_ntv = generator.stateless_call(g_tv, g_ntv, lr, training=True)
+        point = jnp.mean(losses.point_loss(hr, sr, cfg.huber_delta))
+        aux = {"g_point": point, "g_ntv": g_ntv, "d_ntv": d_ntv}
+        if discriminator is None:
+            return (cfg.eta_point * point, jnp.zeros(())), aux
+        out, d_ntv = discriminator.stateless_call(d_tv, d_ntv, jnp.concatenate([hr, sr]), training=True)
+        real = {k: v[: hr.shape[0]] for k, v in out.items()}
+        fake = {k: v[hr.shape[0] :] for k, v in out.items()}
+        adv = jnp.mean(losses.adversarial_loss(fake["logit"]))
+        d_loss = jnp.mean(losses.discriminator_loss(real["logit"], fake["logit"]))
+        layer = jnp.mean(losses.content_losses(real, fake, TAP_NAMES), axis=0)  # Eq. 6, (8,)
+        scaled = jax.lax.stop_gradient(scales) * layer
+        weights = losses.softmax_weights(scaled)  # Eq. 7, stop-gradient softmax
+        content = jnp.sum(weights * scaled)
+        g_loss = content + cfg.lambda_adv * adv + cfg.eta_point * point
+        aux.update(
+            d_ntv=d_ntv, g_adv=adv, g_content=content, d_loss=d_loss, layer=layer, weights=weights,
+            d_real=jnp.mean(jax.nn.sigmoid(real["logit"])), d_fake=jnp.mean(jax.nn.sigmoid(fake["logit"])),
+        )
+        return (g_loss, d_loss), aux
+
+    return fn
+
+
+SCALARS = ("g_total", "g_point", "g_adv", "g_content", "d_loss", "d_real", "d_fake")
+
+
+def make_step(loss_fn: Any, g_opt: Any, d_opt: Any, batch: int) -> Any:
+    def step(state: dict, pool_lr: jax.Array, pool_hr: jax.Array) -> dict:
+        key, sub = jax.random.split(state["key"])
+        lr, hr = sample_batch(sub, pool_lr, pool_hr, batch)
+
+        def f(g_tv, d_tv):
+            return loss_fn(g_tv, d_tv, state["g_ntv"], state["d_ntv"], lr, hr, state["scales"])
+
+        (g_loss, d_loss), vjp, aux = jax.vjp(f, state["g_tv"], state["d_tv"], has_aux=True)
+        g_grads = vjp((jnp.ones(()), jnp.zeros(())))[0]  # G: Eq. 1 only
+        g_tv, g_ov = g_opt.stateless_apply(state["g_ov"], g_grads, state["g_tv"])
+        new = dict(state, key=key, g_tv=g_tv, g_ov=g_ov, g_ntv=aux["g_ntv"], d_ntv=aux["d_ntv"])
+        if d_opt is not None:
+            d_grads = vjp((jnp.zeros(()), jnp.ones(())))[1]  # D: Eq. 5 only
+            new["d_tv"], new["d_ov"] = d_opt.stateless_apply(state["d_ov"], d_grads, state["d_tv"])
+        values = {"g_total": g_loss, **{k: aux.get(k, jnp.zeros(())) for k in SCALARS[1:]}}
+        logs = jnp.stack([values[k] for k in SCALARS])
+        if "weights" in aux:
+            logs = jnp.concatenate([logs, aux["weights"]])
+        new["acc"] = state["acc"] + logs
+        return new
+
+    return jax.jit(step, donate_argnums=0)
+
+
+# === Monitoring ===
+
+
+def set5_psnr(generator: keras.Model, g_tv: list, g_ntv: list, bench: list, predict: Any) -> float:
+    """Mean Y-channel PSNR (shave 4) on a benchmark folder, as `srfm evaluate` measures it."""
+    scores = []
+    for hr, lr in bench:
+        out = np.asarray(predict(g_tv, g_ntv, lr[None].astype("float32") / 255.0))[0]
+        sr = np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+        scores.append(psnr(hr, sr, shave=SCALE))
+    return float(np.mean(scores))
+
+
+def append_row(path: Path, row: list) -> None:
+    """Appends one CSV row (re-opened each time, so a killed run keeps every row written)."""
+    with open(path, "a", newline="") as f:
+        csv.writer(f).writerow(row)
+
+
+def save_generator(generator: keras.Model, g_tv: list, g_ntv: list, path: Path) -> None:
+    for var, value in zip(generator.trainable_variables, g_tv):
+        var.assign(value)
+    for var, value in zip(generator.non_trainable_variables, g_ntv):
+        var.assign(value)
+    generator.save(path)
+
+
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """`inner(step)` scaled by min(1, (step + 1) / warmup_steps).
+
+    A fresh Adam moves every weight by about the full rate on its first steps, whatever the
+    gradient; ramping the rate keeps that from knocking a trained generator back.
+    """
+
+    def __init__(self, inner: Any, warmup_steps: int) -> None:
+        self.inner, self.warmup_steps = inner, warmup_steps
+
+    def __call__(self, step: Any) -> Any:
+        step = keras.ops.cast(step, "float32")
+        rate = self.inner(step) if callable(self.inner) else self.inner
+        return rate * keras.ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
+
+
+def adam(rate: float, args: argparse.Namespace) -> keras.optimizers.Adam:
+    schedule: Any = rate
+    if args.decay_at:
+        values = [rate * args.decay_factor**k for k in range(len(args.decay_at) + 1)]
+        # Same convention as `runner.learning_rate_schedule`: the decay starts at the boundary.
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay([b - 1 for b in args.decay_at], values)
+    if args.warmup > 0:
+        schedule = LinearWarmup(schedule, args.warmup)
+    return keras.optimizers.Adam(schedule, epsilon=args.adam_epsilon)
+
+
+# === Main ===
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--variant", choices=("p", "pcsa"), required=True)
+    p.add_argument("--init", required=True, help="generator .keras to start from")
+    p.add_argument("--data", nargs="+", required=True, help="folders of HR training images")
+    p.add_argument("--bench", help="folder of HR images for the learning curve (monitoring only)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--g-lr", type=float, default=1e-4)
+    p.add_argument("--d-lr", type=float, default=1e-4)
+    p.add_argument("--decay-at", type=int, nargs="*", default=[])
+    p.add_argument("--decay-factor", type=float, default=0.5)
+    p.add_argument("--adam-epsilon", type=float, default=1e-12)
+    p.add_argument("--warmup", type=int, default=0, help="steps of linear rate warm-up")
+    p.add_argument("--pool-draws", type=int, default=25_000, help="8 crops per draw")
+    p.add_argument("--eval-every", type=int, default=2000)
+    p.add_argument("--log-every", type=int, default=500)
+    p.add_argument("--snapshot-at", type=int, nargs="*", default=[])
+    p.add_argument("--time-budget", type=float, default=float("inf"), help="seconds; stops early")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    t_start = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_info = {"args": vars(args), "device": str(jax.devices()[0]), "jax": jax.__version__, "keras": keras.__version__}
+    print(json.dumps(run_info), flush=True)
+
+    hrs, lrs = load_pairs(args.data)
+    pool_lr, pool_hr = crop_pool(hrs, lrs, args.pool_draws, args.seed)
+    bench = []
+    if args.bench:
+        bench_hrs, bench_lrs = load_pairs([args.bench])
+        bench = list(zip(bench_hrs, bench_lrs))
+    print(f"{len(hrs)} training images, {len(pool_lr)} crops, {len(bench)} bench images; "
+          f"data ready in {time.time() - t_start:.0f}s", flush=True)
+    pool_lr, pool_hr = jax.device_put(pool_lr), jax.device_put(pool_hr)
+
+    generator = keras.saving.load_model(args.init)
+    discriminator = None
+    if args.variant == "pcsa":
+        discriminator = build_discriminator(DiscriminatorConfig(sync_batchnorm=False))
+    g_opt = adam(args.g_lr, args)
+    g_opt.build(generator.trainable_variables)
+    d_opt = None
+    if discriminator is not None:
+        d_opt = adam(args.d_lr, args)
+        d_opt.build(discriminator.trainable_variables)
+
+    def values(vs: list) -> list:
+        return [v.value for v in vs]
+
+    n_logs = len(SCALARS) + (len(TAP_NAMES) if discriminator is not None else 0)
+    state = {
+        "key": jax.random.PRNGKey(args.seed),
+        "g_tv": values(generator.trainable_variables), "g_ntv": values(generator.non_trainable_variables),
+        "g_ov": values(g_opt.variables),
+        "d_tv": values(discriminator.trainable_variables) if discriminator else [],
+        "d_ntv": values(discriminator.non_trainable_variables) if discriminator else [],
+        "d_ov": values(d_opt.variables) if d_opt else [],
+        "scales": jnp.ones((len(TAP_NAMES),)), "acc": jnp.zeros((n_logs,)),
+    }
+    loss_fn = make_losses(generator, discriminator, args.variant)
+    if discriminator is not None:  # Sec. III-B initial rescale: 1 / L_i on the first batch
+        lr, hr = sample_batch(jax.random.PRNGKey(args.seed + 1), pool_lr, pool_hr, args.batch)
+        _, aux = jax.jit(loss_fn)(state["g_tv"], state["d_tv"], state["g_ntv"], state["d_ntv"], lr, hr, state["scales"])
+        state["scales"] = losses.calibration_scales(aux["layer"])
+        print("content scales:", np.asarray(state["scales"]).round(4).tolist(), flush=True)
+    step_fn = make_step(loss_fn, g_opt, d_opt, args.batch)
+    predict = jax.jit(lambda tv, ntv, x: generator.stateless_call(tv, ntv, x, training=False)[0])
+
+    names = list(SCALARS) + ([f"w_{t}" for t in TAP_NAMES] if discriminator is not None else [])
+    history, curve = out / "history.csv", out / "curve.csv"
+    history.unlink(missing_ok=True)
+    curve.unlink(missing_ok=True)
+    append_row(history, ["step", "wall_s", "steps_per_s", *names])
+    append_row(curve, ["step", "set5_psnr", "wall_s"])
+    if bench:
+        p0 = set5_psnr(generator, state["g_tv"], state["g_ntv"], bench, predict)
+        append_row(curve, [0, f"{p0:.4f}", 0])
+        print(f"step 0: bench PSNR {p0:.4f}", flush=True)
+
+    t_train = time.time()
+    t_last, last_step, step = t_train, 0, 0
+    stopped_early = False
+    while step < args.steps:
+        state = step_fn(state, pool_lr, pool_hr)
+        step += 1
+        if step % args.log_every == 0 or step == args.steps:
+            acc = np.asarray(state["acc"]) / (step - last_step)
+            now = time.time()
+            rate = (step - last_step) / (now - t_last)
+            append_row(history, [step, f"{now - t_train:.1f}", f"{rate:.2f}", *[f"{v:.6g}" for v in acc]])
+            print(f"step {step}/{args.steps} {rate:.1f} it/s " + " ".join(f"{n}={v:.4g}" for n, v in zip(names, acc)), flush=True)
+            state["acc"] = jnp.zeros_like(state["acc"])
+            t_last, last_step = now, step
+            if now - t_start > args.time_budget and step < args.steps:
+                print(f"time budget reached at step {step}", flush=True)
+                stopped_early = True
+        if bench and (step % args.eval_every == 0 or step == args.steps or stopped_early):
+            p = set5_psnr(generator, state["g_tv"], state["g_ntv"], bench, predict)
+            append_row(curve, [step, f"{p:.4f}", f"{time.time() - t_train:.1f}"])
+            print(f"step {step}: bench PSNR {p:.4f}", flush=True)
+        if step in args.snapshot_at:
+            save_generator(generator, state["g_tv"], state["g_ntv"], out / f"generator_{step}.keras")
+        if stopped_early:
+            break
+    save_generator(generator, state["g_tv"], state["g_ntv"], out / "generator.keras")
+    run_info.update(steps_done=step, train_wall_s=round(time.time() - t_train, 1),
+                    total_wall_s=round(time.time() - t_start, 1), stopped_early=stopped_early)
+    (out / "run.json").write_text(json.dumps(run_info, indent=2))
+    print(json.dumps(run_info), flush=True)
+
+
+if __name__ == "__main__":
+    main()
