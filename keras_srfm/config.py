@@ -170,6 +170,7 @@ class TrainConfig(_Config):
     # 1e-7 epsilon silently cut 97% of the generator's Adam steps ~10x (measured on the M_p run).
     adam_epsilon: float = 1e-12
     decay_start: int = 0  # step from which decay_every counts (lets a resumed run start decaying)
+    warmup_steps: int = 0  # linear rate ramp of a fresh optimizer (fine-tuning with init_from)
     checkpoint_every: int = 200  # steps; also the Keras "epoch" length
     eval_every: int = 0  # steps between Set5-style validation runs (0 = only at checkpoints)
     keep_checkpoints: int = 3
@@ -196,6 +197,8 @@ class TrainConfig(_Config):
                 "adam_epsilon must be > 0, decay_every >= 1, decay_start >= 0. Received: "
                 f"adam_epsilon={self.adam_epsilon}, decay_every={self.decay_every}, decay_start={self.decay_start}"
             )
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0. Received: warmup_steps={self.warmup_steps}")
         if self.mixed_precision not in ("off", "float16", "bfloat16"):
             raise ValueError(
                 f"mixed_precision must be off, float16 or bfloat16. Received: mixed_precision={self.mixed_precision!r}"

@@ -29,6 +29,7 @@ from keras_srfm.config import (
 from keras_srfm.models.discriminator import build_discriminator
 from keras_srfm.models.generator import build_generator
 from keras_srfm.models.vgg import build_vgg_features
+from keras_srfm.schedules import LinearWarmup
 from keras_srfm.training import SRFM
 
 
@@ -60,10 +61,10 @@ class RunConfig:
 _RESUMABLE_CHANGES = {
     ("train", key)
     for key in ("steps", "eval_every", "keep_checkpoints", "g_learning_rate", "d_learning_rate",
-                "decay_every", "decay_factor", "decay_start", "adam_epsilon")
+                "decay_every", "decay_factor", "decay_start", "adam_epsilon", "warmup_steps")
 }
 # What runs whose config.json predates a key actually used.
-_DEFAULTS = {("train", "adam_epsilon"): 1e-7, ("train", "decay_start"): 0}
+_DEFAULTS = {("train", "adam_epsilon"): 1e-7, ("train", "decay_start"): 0, ("train", "warmup_steps"): 0}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -109,13 +110,15 @@ def build_training_model(run: RunConfig) -> SRFM:
 
 
 def learning_rate_schedule(rate: float, train: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """Staircase decay by `decay_factor` every `decay_every` steps counted from `decay_start`."""
+    """Staircase decay by `decay_factor` every `decay_every` steps counted from `decay_start`,
+    after a linear warm-up over the optimizer's first `warmup_steps` steps (if any)."""
     boundaries = list(range(train.decay_start + train.decay_every, train.steps, train.decay_every))
-    if not boundaries:
-        return rate
-    values = [rate * train.decay_factor**k for k in range(len(boundaries) + 1)]
-    # PiecewiseConstantDecay keeps a value while step <= boundary; the decay starts at the boundary.
-    return keras.optimizers.schedules.PiecewiseConstantDecay([b - 1 for b in boundaries], values)
+    schedule: float | keras.optimizers.schedules.LearningRateSchedule = rate
+    if boundaries:
+        values = [rate * train.decay_factor**k for k in range(len(boundaries) + 1)]
+        # PiecewiseConstantDecay keeps a value while step <= boundary; the decay starts at the boundary.
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay([b - 1 for b in boundaries], values)
+    return LinearWarmup(schedule, train.warmup_steps) if train.warmup_steps else schedule
 
 
 def _adam(rate: float, train: TrainConfig, ema: bool) -> keras.optimizers.Optimizer:

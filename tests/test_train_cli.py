@@ -35,12 +35,13 @@ def image_folder(tmp_path: Path) -> Path:
 def test_train_cli_tiny_run_and_resume(tmp_path, image_folder):
     common = ["train", "--variant", "pcsa", "--data", str(image_folder), "--run-dir", str(tmp_path / "run"),
               "--blocks", "2", "--filters", "8", "--batch-size", "2", "--patches-per-image", "2",
-              "--checkpoint-every", "2", "--vgg-weights", "none", "--verbose", "0"]
+              "--checkpoint-every", "2", "--vgg-weights", "none", "--verbose", "0", "--warmup-steps", "3"]
     first = srfm(*common, "--steps", "2", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "srfm train: configuration" in first.stdout and '"variant": "pcsa"' in first.stdout
     run_dir = tmp_path / "run"
-    assert json.loads((run_dir / "config.json").read_text())["train"]["steps"] == 2
+    saved = json.loads((run_dir / "config.json").read_text())["train"]
+    assert saved["steps"] == 2 and saved["warmup_steps"] == 3
     assert (run_dir / "generator.keras").exists() and (run_dir / "checkpoints" / "ckpt-2.index").exists()
     assert list((run_dir / "logs" / "train").glob("events.out.tfevents.*"))
     second = srfm(*common, "--steps", "4", cwd=tmp_path)  # longer: resumes

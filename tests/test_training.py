@@ -213,6 +213,22 @@ def test_learning_rate_schedule_decays_from_decay_start():
     assert learning_rate_schedule(1e-4, TrainConfig(steps=100, decay_every=300)) == 1e-4
 
 
+def test_learning_rate_schedule_warms_up_then_decays():
+    from keras_srfm.runner import learning_rate_schedule
+    from keras_srfm.schedules import LinearWarmup
+
+    train = TrainConfig(steps=1000, decay_every=300, decay_factor=0.5, decay_start=100, warmup_steps=100)
+    schedule = learning_rate_schedule(1e-4, train)
+    rates = [float(schedule(step)) for step in (0, 49, 99, 399, 400)]
+    np.testing.assert_allclose(rates, [1e-6, 5e-5, 1e-4, 1e-4, 5e-5], rtol=1e-6)
+    # Serialisable (optimizer configs), with a float or a schedule inside.
+    for inner in (schedule, LinearWarmup(2e-4, 10)):
+        again = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(inner))
+        assert float(again(5)) == pytest.approx(float(inner(5)))
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainConfig(warmup_steps=-1)
+
+
 def test_default_adam_epsilon_does_not_damp_eta_scaled_gradients():
     # eta=0.01 (Eq. 1) makes M_p's generator gradients ~1e-8; the first Adam step must still be ~lr.
     # Keras adds epsilon before the bias correction (x~32 at step 1), so a 1e-9 gradient loses 3%;

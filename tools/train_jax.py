@@ -41,6 +41,7 @@ from keras_srfm.config import DiscriminatorConfig, loss_config_for  # noqa: E402
 from keras_srfm.imresize import imresize  # noqa: E402
 from keras_srfm.metrics import psnr  # noqa: E402
 from keras_srfm.models.discriminator import TAP_NAMES, build_discriminator  # noqa: E402
+from keras_srfm.schedules import LinearWarmup  # noqa: E402
 
 LR_SIZE, SCALE = 24, 4
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -183,22 +184,6 @@ def save_generator(generator: keras.Model, g_tv: list, g_ntv: list, path: Path) 
     for var, value in zip(generator.non_trainable_variables, g_ntv):
         var.assign(value)
     generator.save(path)
-
-
-class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """`inner(step)` scaled by min(1, (step + 1) / warmup_steps).
-
-    A fresh Adam moves every weight by about the full rate on its first steps, whatever the
-    gradient; ramping the rate keeps that from knocking a trained generator back.
-    """
-
-    def __init__(self, inner: Any, warmup_steps: int) -> None:
-        self.inner, self.warmup_steps = inner, warmup_steps
-
-    def __call__(self, step: Any) -> Any:
-        step = keras.ops.cast(step, "float32")
-        rate = self.inner(step) if callable(self.inner) else self.inner
-        return rate * keras.ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
 
 
 def adam(rate: float, args: argparse.Namespace) -> keras.optimizers.Adam:

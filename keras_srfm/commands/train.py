@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="learning-rate factor per decay (paper: 0.1)")
     p.add_argument("--decay-start", type=int, default=TrainConfig.decay_start,
                    help="step from which --decay-every counts; may change when resuming a run")
+    p.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps,
+                   help="linear rate warm-up of a fresh optimizer, e.g. when fine-tuning with --init-from")
     p.add_argument("--adam-epsilon", type=float, default=TrainConfig.adam_epsilon,
                    help="Adam epsilon; keep it far below the gradient scale (eta=0.01 makes it ~1e-8)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
@@ -82,6 +84,7 @@ def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept
         train=TrainConfig(
             variant=args.variant, steps=args.steps, g_learning_rate=args.g_lr, d_learning_rate=args.d_lr,
             decay_every=args.decay_every, decay_factor=args.decay_factor, decay_start=args.decay_start,
+            warmup_steps=args.warmup_steps,
             adam_epsilon=args.adam_epsilon, checkpoint_every=args.checkpoint_every, use_ema=args.ema,
             jit_compile=args.jit, mixed_precision=args.mixed_precision, strategy=args.strategy,
             init_from=args.init_from, seed=args.seed,

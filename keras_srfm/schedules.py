@@ -1,0 +1,43 @@
+"""Learning-rate schedules (backend-neutral: `srfm train` and `tools/train_jax.py` share them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="keras_srfm")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """`inner(step)` scaled by min(1, (step + 1) / warmup_steps).
+
+    A fresh Adam moves every weight by about the full rate on its first steps, whatever the
+    gradient. Fine-tuning a trained generator (Sec. V: M_pcσa from M_p) without a ramp knocks
+    it back: 10 steps at 1e-4 cost M_p 0.6 dB on Set5 in this project's runs.
+
+    Args:
+        inner: float or LearningRateSchedule. The rate after the warm-up.
+        warmup_steps: int >= 1. Steps of the linear ramp.
+    """
+
+    def __init__(self, inner: float | keras.optimizers.schedules.LearningRateSchedule, warmup_steps: int) -> None:
+        if warmup_steps < 1:
+            raise ValueError(f"warmup_steps must be >= 1. Received: warmup_steps={warmup_steps}")
+        self.inner = inner
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step: Any) -> Any:
+        step = keras.ops.cast(step, "float32")
+        rate = self.inner(step) if callable(self.inner) else self.inner
+        return rate * keras.ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
+
+    def get_config(self) -> dict[str, Any]:
+        inner = self.inner if not callable(self.inner) else keras.optimizers.schedules.serialize(self.inner)
+        return {"inner": inner, "warmup_steps": self.warmup_steps}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LinearWarmup:
+        inner = config["inner"]
+        if isinstance(inner, dict):
+            inner = keras.optimizers.schedules.deserialize(inner)
+        return cls(inner, config["warmup_steps"])
