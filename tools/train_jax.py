@@ -159,6 +159,30 @@ def make_step(loss_fn: Any, g_opt: Any, d_opt: Any, batch: int) -> Any:
     return jax.jit(step, donate_argnums=0)
 
 
+def initial_state(generator: keras.Model, discriminator: keras.Model | None, g_opt: Any, d_opt: Any, seed: int) -> dict:
+    """The step's state: variable values of both networks and optimizers, RNG key, log sums."""
+
+    def values(variables: list) -> list:
+        return [v.value for v in variables]
+
+    n_logs = len(SCALARS) + (len(TAP_NAMES) if discriminator is not None else 0)
+    return {
+        "key": jax.random.PRNGKey(seed),
+        "g_tv": values(generator.trainable_variables), "g_ntv": values(generator.non_trainable_variables),
+        "g_ov": values(g_opt.variables),
+        "d_tv": values(discriminator.trainable_variables) if discriminator else [],
+        "d_ntv": values(discriminator.non_trainable_variables) if discriminator else [],
+        "d_ov": values(d_opt.variables) if d_opt else [],
+        "scales": jnp.ones((len(TAP_NAMES),)), "acc": jnp.zeros((n_logs,)),
+    }
+
+
+def calibrate(state: dict, loss_fn: Any, lr: jax.Array, hr: jax.Array) -> None:
+    """Sec. III-B initial rescale: each layer's scale is 1 / its content loss on this batch."""
+    _, aux = jax.jit(loss_fn)(state["g_tv"], state["d_tv"], state["g_ntv"], state["d_ntv"], lr, hr, state["scales"])
+    state["scales"] = losses.calibration_scales(aux["layer"])
+
+
 # === Monitoring ===
 
 
@@ -253,24 +277,11 @@ def main(argv: list[str] | None = None) -> None:
         d_opt = adam(args.d_lr, args)
         d_opt.build(discriminator.trainable_variables)
 
-    def values(vs: list) -> list:
-        return [v.value for v in vs]
-
-    n_logs = len(SCALARS) + (len(TAP_NAMES) if discriminator is not None else 0)
-    state = {
-        "key": jax.random.PRNGKey(args.seed),
-        "g_tv": values(generator.trainable_variables), "g_ntv": values(generator.non_trainable_variables),
-        "g_ov": values(g_opt.variables),
-        "d_tv": values(discriminator.trainable_variables) if discriminator else [],
-        "d_ntv": values(discriminator.non_trainable_variables) if discriminator else [],
-        "d_ov": values(d_opt.variables) if d_opt else [],
-        "scales": jnp.ones((len(TAP_NAMES),)), "acc": jnp.zeros((n_logs,)),
-    }
+    state = initial_state(generator, discriminator, g_opt, d_opt, args.seed)
     loss_fn = make_losses(generator, discriminator, args.variant)
-    if discriminator is not None:  # Sec. III-B initial rescale: 1 / L_i on the first batch
+    if discriminator is not None:
         lr, hr = sample_batch(jax.random.PRNGKey(args.seed + 1), pool_lr, pool_hr, args.batch)
-        _, aux = jax.jit(loss_fn)(state["g_tv"], state["d_tv"], state["g_ntv"], state["d_ntv"], lr, hr, state["scales"])
-        state["scales"] = losses.calibration_scales(aux["layer"])
+        calibrate(state, loss_fn, lr, hr)
         print("content scales:", np.asarray(state["scales"]).round(4).tolist(), flush=True)
     step_fn = make_step(loss_fn, g_opt, d_opt, args.batch)
     predict = jax.jit(lambda tv, ntv, x: generator.stateless_call(tv, ntv, x, training=False)[0])
