@@ -7,9 +7,10 @@ single device, with Keras' stateless API. It supports the variants that need no 
 `p` (Eq. 2 only) and `pcsa` (Eqs. 2, 4-7). Everything else (evaluation, export, the CLI)
 stays on TensorFlow: the `.keras` files written here load there unchanged.
 
-Data recipe (as `srfm train` with `--data`): every HR image is mod-cropped to 4, its LR is the
-MATLAB bicubic of the whole image (`keras_srfm.imresize`), aligned 24/96 crops are drawn with
-probability proportional to image area (8 per draw), and each sample gets a random rot90/flip.
+Data recipe, as in the CPU phase of `srfm_mp` (`exported_models/srfm_mp/train_interim.py`):
+every HR image is mod-cropped to 4, its LR is the MATLAB bicubic of the whole image
+(`keras_srfm.imresize`), aligned 24/96 crops are drawn with probability proportional to image
+area (8 per draw) into a pool held on the device, and each sample gets a random rot90/flip.
 
     KERAS_BACKEND=jax python tools/train_jax.py --variant p --init G.keras --data DIR \\
         --bench Set5/HR --steps 40000 --decay-at 24000 34000 --out runs/mp_gpu
@@ -135,6 +136,8 @@ SCALARS = ("g_total", "g_point", "g_adv", "g_content", "d_loss", "d_real", "d_fa
 
 
 def make_step(loss_fn: Any, g_opt: Any, d_opt: Any, batch: int) -> Any:
+    """One jitted update of G (Eq. 1) and, for pcsa, of D (Eq. 5), from one forward pass."""
+
     def step(state: dict, pool_lr: jax.Array, pool_hr: jax.Array) -> dict:
         key, sub = jax.random.split(state["key"])
         lr, hr = sample_batch(sub, pool_lr, pool_hr, batch)
