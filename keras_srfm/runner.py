@@ -29,7 +29,7 @@ from keras_srfm.config import (
 from keras_srfm.models.discriminator import build_discriminator
 from keras_srfm.models.generator import build_generator
 from keras_srfm.models.vgg import build_vgg_features
-from keras_srfm.schedules import LinearWarmup
+from keras_srfm.schedules import staircase
 from keras_srfm.training import SRFM
 
 
@@ -113,12 +113,7 @@ def learning_rate_schedule(rate: float, train: TrainConfig) -> float | keras.opt
     """Staircase decay by `decay_factor` every `decay_every` steps counted from `decay_start`,
     after a linear warm-up over the optimizer's first `warmup_steps` steps (if any)."""
     boundaries = list(range(train.decay_start + train.decay_every, train.steps, train.decay_every))
-    schedule: float | keras.optimizers.schedules.LearningRateSchedule = rate
-    if boundaries:
-        values = [rate * train.decay_factor**k for k in range(len(boundaries) + 1)]
-        # PiecewiseConstantDecay keeps a value while step <= boundary; the decay starts at the boundary.
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay([b - 1 for b in boundaries], values)
-    return LinearWarmup(schedule, train.warmup_steps) if train.warmup_steps else schedule
+    return staircase(rate, boundaries, train.decay_factor, train.warmup_steps)
 
 
 def _adam(rate: float, train: TrainConfig, ema: bool) -> keras.optimizers.Optimizer:

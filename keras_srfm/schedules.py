@@ -41,3 +41,16 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         if isinstance(inner, dict):
             inner = keras.optimizers.schedules.deserialize(inner)
         return cls(inner, config["warmup_steps"])
+
+
+def staircase(
+    rate: float, boundaries: list[int], factor: float, warmup_steps: int = 0
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """`rate * factor**k` from the k-th boundary on (the decay starts *at* the boundary), after a
+    linear warm-up over the first `warmup_steps` steps (none when 0)."""
+    schedule: float | keras.optimizers.schedules.LearningRateSchedule = rate
+    if boundaries:
+        values = [rate * factor**k for k in range(len(boundaries) + 1)]
+        # PiecewiseConstantDecay keeps a value while step <= boundary, hence the - 1.
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay([b - 1 for b in boundaries], values)
+    return LinearWarmup(schedule, warmup_steps) if warmup_steps else schedule

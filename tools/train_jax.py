@@ -33,35 +33,34 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras_srfm.models.layers  # noqa: E402, F401  (registers the custom layers)
 from keras_srfm import losses  # noqa: E402
 from keras_srfm.config import DiscriminatorConfig, loss_config_for  # noqa: E402
-from keras_srfm.imresize import imresize  # noqa: E402
+from keras_srfm.evaluation import IMAGE_EXTENSIONS, degrade, folder_source, read_hr  # noqa: E402
+from keras_srfm.inference import to_uint8  # noqa: E402
 from keras_srfm.metrics import psnr  # noqa: E402
 from keras_srfm.models.discriminator import TAP_NAMES, build_discriminator  # noqa: E402
-from keras_srfm.schedules import LinearWarmup  # noqa: E402
+from keras_srfm.schedules import staircase  # noqa: E402
 
 LR_SIZE, SCALE = 24, 4
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 
 # === Data ===
 
 
 def load_pairs(dirs: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """HR images (mod-cropped to 4, at least 96 px) and their MATLAB-bicubic LR."""
-    files = sorted(p for d in dirs for p in Path(d).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    """HR images of at least 96 px, mod-cropped, and their LR (the benchmark `degrade`)."""
+    files = sorted(p for d in dirs for p in Path(d).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     hrs, lrs = [], []
     for path in files:
-        hr = np.asarray(Image.open(path).convert("RGB"))
-        hr = hr[: hr.shape[0] // SCALE * SCALE, : hr.shape[1] // SCALE * SCALE]
-        if min(hr.shape[:2]) < LR_SIZE * SCALE:
+        image = read_hr(path)
+        if min(image.hr.shape[:2]) < LR_SIZE * SCALE:
             continue
+        hr, lr = degrade(image.hr, SCALE)
         hrs.append(hr)
-        lrs.append(imresize(hr, 1.0 / SCALE))
+        lrs.append(lr)
     return hrs, lrs
 
 
@@ -189,13 +188,17 @@ def calibrate(state: dict, loss_fn: Any, lr: jax.Array, hr: jax.Array) -> None:
 # === Monitoring ===
 
 
-def set5_psnr(generator: keras.Model, g_tv: list, g_ntv: list, bench: list, predict: Any) -> float:
-    """Mean Y-channel PSNR (shave 4) on a benchmark folder, as `srfm evaluate` measures it."""
+def load_bench(folder: str) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    """(HR, LR, gray) of every image of a benchmark folder, prepared as `srfm evaluate` does."""
+    return [(*degrade(image.hr, SCALE), image.gray) for image in folder_source(folder).images()]
+
+
+def bench_psnr(g_tv: list, g_ntv: list, bench: list, predict: Any) -> float:
+    """Mean Y-channel PSNR (shave 4) over `load_bench` images, as `srfm evaluate` measures it."""
     scores = []
-    for hr, lr in bench:
-        out = np.asarray(predict(g_tv, g_ntv, lr[None].astype("float32") / 255.0))[0]
-        sr = np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
-        scores.append(psnr(hr, sr, shave=SCALE))
+    for hr, lr, gray in bench:
+        sr = to_uint8(np.asarray(predict(g_tv, g_ntv, lr[None].astype("float32") / 255.0))[0])
+        scores.append(psnr(hr[..., 0] if gray else hr, sr, shave=SCALE))
     return float(np.mean(scores))
 
 
@@ -214,13 +217,7 @@ def save_generator(generator: keras.Model, g_tv: list, g_ntv: list, path: Path) 
 
 
 def adam(rate: float, args: argparse.Namespace) -> keras.optimizers.Adam:
-    schedule: Any = rate
-    if args.decay_at:
-        values = [rate * args.decay_factor**k for k in range(len(args.decay_at) + 1)]
-        # Same convention as `runner.learning_rate_schedule`: the decay starts at the boundary.
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay([b - 1 for b in args.decay_at], values)
-    if args.warmup > 0:
-        schedule = LinearWarmup(schedule, args.warmup)
+    schedule = staircase(rate, args.decay_at, args.decay_factor, args.warmup)
     return keras.optimizers.Adam(schedule, epsilon=args.adam_epsilon)
 
 
@@ -261,10 +258,7 @@ def main(argv: list[str] | None = None) -> None:
 
     hrs, lrs = load_pairs(args.data)
     pool_lr, pool_hr = crop_pool(hrs, lrs, args.pool_draws, args.seed)
-    bench = []
-    if args.bench:
-        bench_hrs, bench_lrs = load_pairs([args.bench])
-        bench = list(zip(bench_hrs, bench_lrs))
+    bench = load_bench(args.bench) if args.bench else []
     print(f"{len(hrs)} training images, {len(pool_lr)} crops, {len(bench)} bench images; "
           f"data ready in {time.time() - t_start:.0f}s", flush=True)
     pool_lr, pool_hr = jax.device_put(pool_lr), jax.device_put(pool_hr)
@@ -296,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     append_row(history, ["step", "wall_s", "steps_per_s", *names])
     append_row(curve, ["step", "set5_psnr", "wall_s"])
     if bench:
-        p0 = set5_psnr(generator, state["g_tv"], state["g_ntv"], bench, predict)
+        p0 = bench_psnr(state["g_tv"], state["g_ntv"], bench, predict)
         append_row(curve, [0, f"{p0:.4f}", 0])
         print(f"step 0: bench PSNR {p0:.4f}", flush=True)
 
@@ -318,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"time budget reached at step {step}", flush=True)
                 stopped_early = True
         if bench and (step % args.eval_every == 0 or step == args.steps or stopped_early):
-            p = set5_psnr(generator, state["g_tv"], state["g_ntv"], bench, predict)
+            p = bench_psnr(state["g_tv"], state["g_ntv"], bench, predict)
             append_row(curve, [step, f"{p:.4f}", f"{time.time() - t_train:.1f}"])
             print(f"step {step}: bench PSNR {p:.4f}", flush=True)
         if step in args.snapshot_at:
