@@ -31,6 +31,8 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from keras_srfm import formats
+
 SCALE = 4
 # Tile edge (LR pixels, overlap included) used when `tile_size` is None: a paper-size generator
 # needs about 1 GB for a 256x256 tile; larger tiles waste less on overlap but need more memory.
@@ -41,7 +43,7 @@ FALLBACK_OVERLAP = 40
 DEFAULT_MAX_PIXELS = 64_000_000  # Refuse larger inputs (decompression bombs); --max-pixels.
 EXPORTED_MODELS_DIR = Path(__file__).resolve().parents[1] / "exported_models"
 METADATA_FILE = "srfm_model.json"  # Written by keras_srfm.export into SavedModel assets.extra/.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # what `read_image` reads (Pillow)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -692,16 +694,7 @@ def upscale_loaded(
     return out
 
 
-_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
-
+_FORMATS = formats.OUTPUT_FORMATS
 
 PART_SUFFIX = ".part"
 _PART_RE = re.compile(r"\..+\.srfm-(\d+)-[A-Za-z0-9_]+\.part")
@@ -808,8 +801,15 @@ def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def expand_inputs(specs: Sequence[str]) -> list[tuple[str, Path | None]]:
+def expand_inputs(
+    specs: Sequence[str], on_skip: Callable[[str], None] | None = None
+) -> list[tuple[str, Path | None]]:
     """Expands files, folders (their images, not recursive) and glob patterns, in order.
+
+    Args:
+        specs: sequence of str. Files, folders or glob patterns.
+        on_skip: callable or None. Called with one line per folder that holds files it does
+            not read (`keras_srfm.formats.FolderListing.skipped_note`).
 
     Returns:
         list of (spec, path); path is None when the spec matched nothing.
@@ -820,10 +820,11 @@ def expand_inputs(specs: Sequence[str]) -> list[tuple[str, Path | None]]:
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_dir():
-            images = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-            )
-            found += [(str(p), p) for p in images] or [(spec, None)]
+            listing = formats.list_image_files(path)
+            note = listing.skipped_note()
+            if note and on_skip is not None:
+                on_skip(note)
+            found += [(str(p), p) for p in listing.images] or [(spec, None)]
         elif path.exists() or not glob.has_magic(spec):
             found.append((spec, path if path.exists() else None))
         else:

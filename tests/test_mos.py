@@ -488,7 +488,9 @@ def test_relative_study_path_serves_images(study_dir: Path, monkeypatch) -> None
     start(client)
     token = current_token(client, show=False)
     img = client.get(f"/img/{token}")
-    assert img.status_code == 200 and img.data == (study_dir / "items" / f"{token}.png").read_bytes()
+    assert (
+        img.status_code == 200 and img.data == (study_dir / "items" / f"{token}.png").read_bytes()
+    )
     assert client.post("/rate", data={"token": token, "score": "4"}).status_code == 303
     assert [r["score"] for r in RatingStore(load_study(study_dir).db_path).ratings()] == [4]
 

@@ -178,3 +178,13 @@ def test_a_fifo_named_png_is_refused_and_the_rest_processed(images, tmp_path):
     errors = [line for line in result.stderr.splitlines() if ": error: " in line]
     assert errors == [f"srfm upscale: error: {fifo}: not a regular file (a FIFO); skipped"]
     assert os.listdir(out) == ["rgb_x4.png"]
+
+
+def test_folder_files_it_does_not_read_are_named(capsys, images, tmp_path):
+    (images / "notes.txt").write_text("hello")
+    (images / "anim.gif").write_bytes((images / "rgb.png").read_bytes())  # read by content
+    status, err = _upscale(capsys, str(images), "-o", str(tmp_path / "out"), "--model", "nearest")
+    assert status == 0, err
+    notes = [line for line in err.splitlines() if "skipped 1 file(s)" in line]
+    assert len(notes) == 1 and notes[0].endswith(": notes.txt")
+    assert "anim_x4.png" in os.listdir(tmp_path / "out")

@@ -25,7 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "file left behind.",
     )
     p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="image file, folder (not recursive) or glob"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image file, folder (not recursive) or glob; folders: PNG, JPEG, BMP, GIF, TIFF, "
+        "WebP (other files are named in a note)",
     )
     p.add_argument(
         "--output-dir", "-o", required=True, help="folder for the results (created if missing)"
@@ -156,7 +160,9 @@ def _run(args: argparse.Namespace) -> int:
         jit_compile=args.jit,
         num_threads=args.threads,
     )
-    items = inference.expand_inputs(args.inputs)
+    items = inference.expand_inputs(
+        args.inputs, on_skip=lambda note: print(f"srfm upscale: note: {note}", file=sys.stderr)
+    )
     input_paths = {p.resolve() for _, p in items if p is not None}
     claimed: dict[Path, str] = {}
     failures = skipped = 0
