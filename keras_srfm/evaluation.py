@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from keras_srfm import formats
 from keras_srfm.imresize import imresize
 from keras_srfm.metrics import psnr, ssim, vif
 
 SCALE = 4
 METRICS = ("psnr", "ssim", "vif")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # read with Pillow (`read_hr`)
 # `--dataset` names: the TFDS builders of tfds_builders and their display names (Table I rows).
 TFDS_DATASETS = {
     "srfm_set5": "Set5",
@@ -67,11 +68,46 @@ class EvalImage:
 
 @dataclasses.dataclass(frozen=True)
 class ImageSource:
-    """A test set: display name, image count and a way to iterate its images."""
+    """A test set: display name, image count and a way to iterate its images.
+
+    Attributes:
+        name: str. Display name (the Table I row).
+        size: int. Number of images.
+        images: callable returning an iterator of `EvalImage`. An iterator may raise
+            `ImageReadError` for one file and go on with the next (`folder_source`).
+        skipped_note: str or None. One line naming files of the folder that were left out.
+    """
 
     name: str
     size: int
     images: Callable[[], Iterator[EvalImage]]
+    skipped_note: str | None = None
+
+
+class ImageReadError(ValueError):
+    """One test image cannot be read; `name` is its file name (the per-image key)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class _FolderImages:
+    """Reads a folder's images one by one; a bad file raises `ImageReadError`, and iteration
+    can go on with the next file (a generator would end at the first exception)."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self._files = iter(files)
+
+    def __iter__(self) -> _FolderImages:
+        return self
+
+    def __next__(self) -> EvalImage:
+        path = next(self._files)
+        try:
+            return read_hr(path)
+        except ValueError as err:
+            raise ImageReadError(path.name, str(err)) from err
 
 
 def folder_display_name(path: str | os.PathLike) -> str:
@@ -99,6 +135,10 @@ def read_hr(path: str | os.PathLike) -> EvalImage:
 def folder_source(path: str | os.PathLike) -> ImageSource:
     """The HR images of a folder (not recursive), sorted by name.
 
+    Every extension of `keras_srfm.formats.IMAGE_EXTENSIONS` is read (GIF: its first frame);
+    other files are named in `ImageSource.skipped_note`. A file that cannot be decoded raises
+    `ImageReadError` when its turn comes, and the iteration can go on.
+
     Raises:
         FileNotFoundError: the folder does not exist.
         ValueError: it is not a folder, or holds no images.
@@ -108,15 +148,15 @@ def folder_source(path: str | os.PathLike) -> ImageSource:
         raise FileNotFoundError(f"HR folder not found: {folder}")
     if not folder.is_dir():
         raise ValueError(f"not a folder: {folder}")
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    listing = formats.list_image_files(folder, extensions=IMAGE_EXTENSIONS)
+    files = listing.images
     if not files:
         raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
     return ImageSource(
         name=folder_display_name(folder),
         size=len(files),
-        images=lambda: (read_hr(p) for p in files),
+        images=lambda: _FolderImages(files),
+        skipped_note=listing.skipped_note(),
     )
 
 
@@ -233,17 +273,36 @@ def evaluate_image(
 
 @dataclasses.dataclass
 class DatasetResult:
-    """Per-image and mean metrics of one test set."""
+    """Per-image and mean metrics of one test set, and the images that failed.
+
+    Attributes:
+        name: str. Display name.
+        per_image: dict. File name -> metric -> value, for every image that was scored.
+        failed: dict. File name -> one-line reason, for images that could not be scored
+            (unreadable, smaller than the SSIM / VIF windows after shaving...). The means are
+            over `per_image` only.
+    """
 
     name: str
     per_image: dict[str, dict[str, float]]
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def mean(self) -> dict[str, float]:
+        """Mean of each metric over the scored images (NaN when none was scored)."""
+        if not self.per_image:
+            return {m: float("nan") for m in METRICS}
         return {m: float(np.mean([v[m] for v in self.per_image.values()])) for m in METRICS}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"num_images": len(self.per_image), "mean": self.mean, "per_image": self.per_image}
+        document = {
+            "num_images": len(self.per_image),
+            "mean": self.mean if self.per_image else None,
+            "per_image": self.per_image,
+        }
+        if self.failed:
+            document["failed"] = self.failed
+        return document
 
 
 def evaluate_source(
@@ -253,6 +312,7 @@ def evaluate_source(
     scale: int = SCALE,
     save_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    on_failure: Callable[[str, str, str], None] | None = None,
 ) -> DatasetResult:
     """Evaluates an upscaler on every image of a test set.
 
@@ -264,9 +324,11 @@ def evaluate_source(
         save_dir: folder or None. SR images are written to `<save_dir>/<set>/<stem>.png`
             (grayscale sources as gray PNGs of the luma that was scored).
         progress: bool. Show a tqdm bar. Defaults to True.
+        on_failure: callable or None. Called with (dataset, file name, reason) for each image
+            that cannot be read or scored; the others are still evaluated.
 
     Returns:
-        DatasetResult.
+        DatasetResult, with the failed images in `failed`.
     """
     from tqdm.auto import tqdm
 
@@ -275,17 +337,51 @@ def evaluate_source(
         out_dir = Path(save_dir) / source.name
         out_dir.mkdir(parents=True, exist_ok=True)
     per_image: dict[str, dict[str, float]] = {}
-    bar = tqdm(
-        source.images(), total=source.size, desc=source.name, unit="img", disable=not progress
-    )
-    for image in bar:
-        scores, sr = evaluate_image(upscaler, image, scale)
-        per_image[image.name] = scores
+    bar = tqdm(total=source.size, desc=source.name, unit="img", disable=not progress)
+    failed: dict[str, str] = {}
+    for outcome in _each_image(source):
+        bar.update()
+        if isinstance(outcome, ImageReadError):
+            failed[outcome.name] = str(outcome)
+            _report_failure(on_failure, source.name, outcome.name, failed[outcome.name])
+            continue
+        try:
+            scores, sr = evaluate_image(upscaler, outcome, scale)
+        except ValueError as err:  # e.g. smaller than the VIF window after shaving
+            failed[outcome.name] = _first_line(err)
+            _report_failure(on_failure, source.name, outcome.name, failed[outcome.name])
+            continue
+        per_image[outcome.name] = scores
         if out_dir is not None:
-            _save_sr(sr, image.gray, out_dir / f"{Path(image.name).stem}.png")
-    if not per_image:
+            _save_sr(sr, outcome.gray, out_dir / f"{Path(outcome.name).stem}.png")
+    bar.close()
+    if not per_image and not failed:
         raise ValueError(f"no images in dataset {source.name}")
-    return DatasetResult(source.name, per_image)
+    return DatasetResult(source.name, per_image, failed)
+
+
+def _each_image(source: ImageSource) -> Iterator[EvalImage | ImageReadError]:
+    """The source's images, with a per-file read error in place of its image."""
+    iterator = iter(source.images())
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except ImageReadError as err:
+            yield err
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _report_failure(
+    on_failure: Callable[[str, str, str], None] | None, dataset: str, name: str, reason: str
+) -> None:
+    if on_failure is not None:
+        on_failure(dataset, name, reason)
 
 
 def _save_sr(sr: np.ndarray, gray: bool, path: Path) -> None:
@@ -317,7 +413,12 @@ def markdown_table(model: str, results: Iterable[DatasetResult]) -> str:
     lines = [f"| Dataset | {model} (PSNR/SSIM/VIF) |", "|---|---|"]
     for result in results:
         m = result.mean
-        lines.append(f"| {result.name} | {m['psnr']:.2f}/{m['ssim']:.3f}/{m['vif']:.3f} |")
+        cell = f"{m['psnr']:.2f}/{m['ssim']:.3f}/{m['vif']:.3f}" if result.per_image else "-"
+        if result.failed:
+            cell += (
+                f" ({len(result.failed)} of {len(result.failed) + len(result.per_image)} failed)"
+            )
+        lines.append(f"| {result.name} | {cell} |")
     return "\n".join(lines)
 
 
@@ -358,6 +459,36 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool, flag: str) -> None:
+    """Checks, before a long run, that an output file or folder can be written.
+
+    Creates the (parent) folder if missing and writes and removes a probe file in it, so a bad
+    `--json`, `--csv` or `--save-sr` fails in one line before the evaluation, not after it.
+
+    Args:
+        path: str or path. The output file, or with `folder` the output folder.
+        folder: bool. `path` is a folder (else a file, replaced atomically).
+        flag: str. The option, for the message.
+
+    Raises:
+        ValueError: one line naming the option and the path.
+    """
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; give a file name")
+    where = path if folder else path.parent
+    blocker = next((a for a in (where, *where.parents) if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(f"{flag} {path} is not writable ({blocker} is a file, not a folder)")
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".srfm-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"{flag} {path} is not writable ({err.strerror or err})") from err
 
 
 def write_json(path: str | os.PathLike, document: dict[str, Any]) -> None:
