@@ -3,7 +3,8 @@
 Each command module defines `add_parser(subparsers)` (which sets `func`) and keeps its heavy
 imports (TensorFlow) inside the function that runs, so `srfm --help` is instant and a typo
 fails before TensorFlow loads. Errors that a user can fix (`ValueError`, `FileNotFoundError`,
-`CommandError`, argparse's usage errors) become one line on stderr and exit status 2.
+`CommandError`, argparse's usage errors, a missing optional extra) become one line on stderr
+and exit status 2.
 
 TensorFlow's own log lines are kept out of the terminal (`quiet_tensorflow`): its C++ logger
 prints some lines at import time whatever `TF_CPP_MIN_LOG_LEVEL` says (the absl
@@ -47,6 +48,8 @@ QUIET_LEVEL = 3
 _SEVERITIES = "IWEF"  # absl / glog severities: info, warning, error, fatal
 _ABSL_RECORD = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] ")
 _ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called"
+# Optional dependencies -> the pyproject extra that installs them.
+EXTRAS = {"ai_edge_litert": "litert", "flask": "mos", "scipy": "mos"}
 
 
 class CommandError(Exception):
@@ -92,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--verbose",
         action="store_true",
+        dest="show_tf_logs",  # not `verbose`: `srfm train --verbose` is Keras' progress output
         help="show TensorFlow's own log lines (hidden by default, as are those below the "
         "level in TF_CPP_MIN_LOG_LEVEL when you set it)",
     )
@@ -200,7 +204,7 @@ def quiet_tensorflow(verbose: bool = False) -> Iterator[None]:
 
     Sets `TF_CPP_MIN_LOG_LEVEL` to `QUIET_LEVEL` unless the user set it, and filters the lines
     TensorFlow prints at import time regardless of it. Python-side `absl` and `tensorflow`
-    loggers are raised to ERROR. `verbose=True` changes nothing.
+    loggers pass errors only. `verbose=True` changes nothing.
     """
     if verbose:
         yield
@@ -210,15 +214,20 @@ def quiet_tensorflow(verbose: bool = False) -> Iterator[None]:
     if "tensorflow" not in sys.modules:
         sys.meta_path.insert(0, finder)
     loggers = [logging.getLogger(name) for name in ("absl", "tensorflow")]
-    levels = [logger.level for logger in loggers]
+    errors_only = _ErrorsOnly()
     for logger in loggers:
-        logger.setLevel(max(logger.level, logging.ERROR))
+        logger.addFilter(errors_only)  # a filter survives absl resetting the level on import
     try:
         yield
     finally:
         uninstall(finder)
-        for logger, old in zip(loggers, levels):
-            logger.setLevel(old)
+        for logger in loggers:
+            logger.removeFilter(errors_only)
+
+
+class _ErrorsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
 
 
 # === Entry point ===
@@ -233,10 +242,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with quiet_tensorflow(args.verbose):
+        with quiet_tensorflow(args.show_tf_logs):
             return int(args.func(args) or 0)
     except (CommandError, ValueError, FileNotFoundError, NotADirectoryError) as err:
         print(f"srfm {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        module = (err.name or "").split(".")[0]
+        if module not in EXTRAS:
+            raise
+        print(
+            f"srfm {args.command}: error: this needs the optional package {module}: "
+            f'pip install "keras-srfm[{EXTRAS[module]}]"',
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"srfm {args.command}: interrupted", file=sys.stderr)
