@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from keras_srfm import formats
+from keras_srfm.presets import models_root, resolve_model
 
 SCALE = 4
 # Tile edge (LR pixels, overlap included) used when `tile_size` is None: a paper-size generator
@@ -41,7 +42,7 @@ DEFAULT_TILE_SIZE = 256
 # generator's radius is 36 LR pixels (16 blocks); see `receptive_radius`.
 FALLBACK_OVERLAP = 40
 DEFAULT_MAX_PIXELS = 64_000_000  # Refuse larger inputs (decompression bombs); --max-pixels.
-EXPORTED_MODELS_DIR = Path(__file__).resolve().parents[1] / "exported_models"
+EXPORTED_MODELS_DIR = models_root()  # source tree, else the wheel's copy (keras_srfm.presets)
 METADATA_FILE = "srfm_model.json"  # Written by keras_srfm.export into SavedModel assets.extra/.
 IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # what `read_image` reads (Pillow)
 
@@ -517,7 +518,7 @@ def load_upscaler(
     text = os.fspath(spec)
     if text in ("bicubic", "nearest"):
         return ResizeUpscaler(text)
-    path = default_model_path() if text == "default" else Path(text).expanduser()
+    path = default_model_path() if text == "default" else resolve_model(text, EXPORTED_MODELS_DIR)
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")
     if path.is_dir():
