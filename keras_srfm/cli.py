@@ -24,6 +24,8 @@ COMMANDS = (
     "demo",
     "compare",
     "mos",
+    "blend",
+    "plot_pd",
 )
 
 

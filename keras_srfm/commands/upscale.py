@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
 
@@ -28,6 +29,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="default",
         help="'default' (the model in exported_models/), a .keras file, a SavedModel folder, "
         "a .tflite file, 'bicubic' or 'nearest' (default: default)",
+    )
+    p.add_argument(
+        "--blend",
+        nargs=2,
+        default=None,
+        metavar=("A", "B"),
+        help="instead of --model: blend two .keras generators (paths or shipped names), "
+        "theta = (1-alpha) theta_A + alpha theta_B (see `srfm blend`)",
+    )
+    p.add_argument(
+        "--alpha", type=float, default=0.5, help="with --blend: weight of B in [0, 1] (default 0.5)"
     )
     p.add_argument(
         "--tile-size",
@@ -75,6 +87,32 @@ def _output_path(source: Path, args: argparse.Namespace) -> Path:
     return Path(args.output_dir) / f"{source.stem}{args.suffix}{ext}"
 
 
+def _resolve_upscaler(args: argparse.Namespace) -> Any:
+    """The model of `--model`, or the blend of `--blend A B --alpha X`."""
+    from keras_srfm import inference
+    from keras_srfm.cli import CommandError
+
+    if args.blend:
+        if args.model != "default":
+            raise CommandError("give --model or --blend, not both")
+        from keras_srfm.blend import blend_upscaler, check_alpha
+
+        return blend_upscaler(
+            *args.blend,
+            check_alpha(args.alpha),
+            tile_size=args.tile_size,
+            tile_overlap=args.tile_overlap,
+            jit_compile=args.jit,
+        )
+    return inference.load_upscaler(
+        args.model,
+        tile_size=args.tile_size,
+        tile_overlap=args.tile_overlap,
+        jit_compile=args.jit,
+        num_threads=args.threads,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -84,13 +122,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-pixels must be >= 1. Received: {args.max_pixels}")
     out_dir = Path(args.output_dir)
     _check_output_dir(out_dir)
-    upscaler = inference.load_upscaler(
-        args.model,
-        tile_size=args.tile_size,
-        tile_overlap=args.tile_overlap,
-        jit_compile=args.jit,
-        num_threads=args.threads,
-    )
+    upscaler = _resolve_upscaler(args)
     items = inference.expand_inputs(args.inputs)
     input_paths = {p.resolve() for _, p in items if p is not None}
     claimed: dict[Path, str] = {}
