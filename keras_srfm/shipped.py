@@ -1,6 +1,7 @@
 """Shipped generators by name: the one place a model argument becomes a `.keras` file.
 
-A shipped model is a folder `exported_models/<name>/` holding `<name>.keras`. `srfm blend`,
+A shipped model is a folder `exported_models/<name>/` holding `<name>.keras` (env
+`SRFM_MODELS_DIR` names another folder of model folders). `srfm blend`,
 `srfm upscale --blend` and `srfm mos prepare --shipped` resolve their model arguments here, so
 a registry of shipped models (names, URLs, checksums) plugs in by changing these two functions.
 
@@ -15,10 +16,11 @@ import os
 import re
 from pathlib import Path
 
-from keras_srfm.inference import EXPORTED_MODELS_DIR, default_model_path
+from keras_srfm.inference import EXPORTED_MODELS_DIR
 
 # The paper's order of its models (Table I, Fig. 3): how shipped variants are listed.
 PAPER_ORDER = ("mp", "pva", "pca", "pcsa", "pcsva")
+MODELS_DIR_ENV = "SRFM_MODELS_DIR"
 _NAME = re.compile(r"[A-Za-z0-9_\-]+")
 
 
@@ -30,13 +32,19 @@ def _paper_rank(name: str) -> tuple[int, str]:
     return rank, name
 
 
+def models_root() -> Path:
+    """The folder of model folders: env `SRFM_MODELS_DIR`, else the project's `exported_models/`."""
+    override = os.environ.get(MODELS_DIR_ENV)
+    return Path(override).expanduser() if override else EXPORTED_MODELS_DIR
+
+
 def shipped_models(root: str | os.PathLike | None = None) -> dict[str, Path]:
     """Every shipped generator, name -> `.keras` file, in the paper's order (M_p ... M_pcsva).
 
     Args:
-        root: folder of model folders. Defaults to the project's `exported_models/`.
+        root: folder of model folders. Defaults to `models_root()`.
     """
-    root = Path(root) if root is not None else EXPORTED_MODELS_DIR
+    root = Path(root) if root is not None else models_root()
     if not root.is_dir():
         return {}
     found = {
@@ -51,9 +59,9 @@ def resolve_model_path(spec: str | os.PathLike, root: str | os.PathLike | None =
     """A generator argument -> its `.keras` file.
 
     Args:
-        spec: an existing path, "default" (the default shipped model) or a shipped model's
-            name ("srfm_mp").
-        root: folder of model folders. Defaults to the project's `exported_models/`.
+        spec: an existing path, "default" (the model named in `<root>/DEFAULT`, else the
+            first shipped one) or a shipped model's name ("srfm_mp").
+        root: folder of model folders. Defaults to `models_root()`.
 
     Raises:
         FileNotFoundError: one line listing the shipped names.
@@ -62,9 +70,12 @@ def resolve_model_path(spec: str | os.PathLike, root: str | os.PathLike | None =
     path = Path(text).expanduser()
     if path.exists():
         return path
-    if text == "default" and root is None:
-        return default_model_path()
+    root = Path(root) if root is not None else models_root()
     models = shipped_models(root)
+    if text == "default":
+        marker = root / "DEFAULT"
+        lines = marker.read_text().split() if marker.is_file() else []
+        text = lines[0] if lines else next(iter(models), "default")
     if _NAME.fullmatch(text) and text in models:
         return models[text]
     raise FileNotFoundError(
