@@ -97,6 +97,12 @@ def test_default_metrics_unchanged(hr_folder: Path, tmp_path: Path) -> None:
     assert "hr" not in result.to_dict() and "NIQE" not in evaluation.markdown_table("m", [result])
 
 
+def test_cli_default_is_the_library_default() -> None:
+    from keras_srfm.commands import evaluate
+
+    assert evaluate.DEFAULT_METRICS == evaluation.DEFAULT_METRICS
+
+
 def test_parse_metrics() -> None:
     assert evaluation.parse_metrics("PSNR, niqe,psnr") == ("psnr", "niqe")
     with pytest.raises(ValueError, match="lpips"):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+# keras_srfm.evaluation.DEFAULT_METRICS, spelled out so that `srfm --help` imports no NumPy
+# (tests/test_evaluate_niqe.py checks that they agree).
+DEFAULT_METRICS = ("psnr", "ssim", "vif")
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from keras_srfm.evaluation import DEFAULT_METRICS  # NumPy only: --help stays instant
-
     p = subparsers.add_parser(
         "evaluate",
         help="PSNR/SSIM/VIF (Y channel, shave 4) of a model on Set5, Set14, BSD100, Urban100 or HR folders",
