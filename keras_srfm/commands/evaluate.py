@@ -1,10 +1,14 @@
-"""`srfm evaluate`: PSNR / SSIM / VIF of a model on benchmark sets (Table I, Sec. V)."""
+"""`srfm evaluate`: PSNR / SSIM / VIF (and NIQE) of a model on benchmark sets (Table I, Sec. V)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import sys
+
+# keras_srfm.evaluation.DEFAULT_METRICS, spelled out so that `srfm --help` imports no NumPy
+# (tests/test_evaluate_niqe.py checks that they agree).
+DEFAULT_METRICS = ("psnr", "ssim", "vif")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +58,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="LR tile edge for large images (default 256; 0: never tile). Tiles overlap by the "
         "receptive field, so results do not change",
     )
+    p.add_argument(
+        "--metrics",
+        default=",".join(DEFAULT_METRICS),
+        metavar="LIST",
+        help="comma-separated, from psnr,ssim,vif,niqe (default: psnr,ssim,vif). NIQE (no "
+        "reference, lower is better) is computed on the SR's Y with the same shave, and on the "
+        "HR images too; it needs niqe_pris_params.npz (env SRFM_NIQE_PARAMS)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=run)
 
@@ -64,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.hr_dir and not args.dataset:
         raise CommandError("give at least one --hr-dir or --dataset")
+    metrics = evaluation.parse_metrics(args.metrics)
+    if "niqe" in metrics:
+        from keras_srfm.metrics import load_niqe_params
+
+        load_niqe_params()  # a missing parameter file fails now, in one line
     # Check every input before the (slow) model load and evaluation.
     sources = [evaluation.folder_source(d) for d in args.hr_dir]
     sources += [evaluation.tfds_source(n, args.data_dir, args.manual_dir) for n in args.dataset]
@@ -95,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
                 source,
                 save_dir=args.save_sr,
                 progress=not args.no_progress,
+                metrics=metrics,
                 on_failure=report,
             )
         )

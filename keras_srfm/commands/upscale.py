@@ -41,6 +41,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "a .tflite file, 'bicubic' or 'nearest' (default: default)",
     )
     p.add_argument(
+        "--blend",
+        nargs=2,
+        default=None,
+        metavar=("A", "B"),
+        help="instead of --model: blend two .keras generators (paths or shipped names), "
+        "theta = (1-alpha) theta_A + alpha theta_B (see `srfm blend`)",
+    )
+    p.add_argument(
+        "--alpha", type=float, default=0.5, help="with --blend: weight of B in [0, 1] (default 0.5)"
+    )
+    p.add_argument(
         "--tile-size",
         type=int,
         default=None,
@@ -120,6 +131,32 @@ def _sigterm_as_interrupt() -> Iterator[list[int]]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _resolve_upscaler(args: argparse.Namespace) -> Any:
+    """The model of `--model`, or the blend of `--blend A B --alpha X`."""
+    from keras_srfm import inference
+    from keras_srfm.cli import CommandError
+
+    if args.blend:
+        if args.model != "default":
+            raise CommandError("give --model or --blend, not both")
+        from keras_srfm.blend import blend_upscaler, check_alpha
+
+        return blend_upscaler(
+            *args.blend,
+            check_alpha(args.alpha),
+            tile_size=args.tile_size,
+            tile_overlap=args.tile_overlap,
+            jit_compile=args.jit,
+        )
+    return inference.load_upscaler(
+        args.model,
+        tile_size=args.tile_size,
+        tile_overlap=args.tile_overlap,
+        jit_compile=args.jit,
+        num_threads=args.threads,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     with _sigterm_as_interrupt() as terminated:
         try:
@@ -153,13 +190,7 @@ def _run(args: argparse.Namespace) -> int:
             "interrupted run",
             file=sys.stderr,
         )
-    upscaler = inference.load_upscaler(
-        args.model,
-        tile_size=args.tile_size,
-        tile_overlap=args.tile_overlap,
-        jit_compile=args.jit,
-        num_threads=args.threads,
-    )
+    upscaler = _resolve_upscaler(args)
     items = inference.expand_inputs(
         args.inputs, on_skip=lambda note: print(f"srfm upscale: note: {note}", file=sys.stderr)
     )
