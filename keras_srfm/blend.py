@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from keras_srfm import evaluation
-from keras_srfm.shipped import resolve_model_path
+from keras_srfm.presets import resolve_model
 
 SWEEP_KIND = "srfm-blend-sweep"
 DEFAULT_SWEEP_METRICS = ("psnr", "niqe")
@@ -159,12 +159,12 @@ def blend_generators(a: Any, b: Any, alpha: float, name: str | None = None) -> A
 
 
 def load_pair(model_a: str, model_b: str) -> tuple[Any, Any]:
-    """Loads two generators from paths or shipped names (`keras_srfm.shipped`)."""
+    """Loads two generators from paths or shipped names (`keras_srfm.presets`)."""
     from keras_srfm.inference import load_keras_generator
 
-    paths = [resolve_model_path(m) for m in (model_a, model_b)]
+    paths = [resolve_model(m) for m in (model_a, model_b)]
     for path in paths:
-        if path.suffix != ".keras":
+        if not isinstance(path, Path) or path.suffix != ".keras":
             raise ValueError(f"blending needs .keras generators. Received: {path}")
     return load_keras_generator(paths[0]), load_keras_generator(paths[1])
 
