@@ -24,6 +24,7 @@ COMMANDS = (
     "demo",
     "compare",
     "mos",
+    "degrade",
 )
 
 

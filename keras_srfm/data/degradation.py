@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from keras_srfm.config import DegradationConfig
@@ -523,3 +524,37 @@ def degrade(hr: tf.Tensor, seed: tf.Tensor, config: DegradationConfig) -> Degrad
     if hr.shape[1] is not None and hr.shape[2] is not None:
         lr = tf.ensure_shape(lr, [hr.shape[0], hr.shape[1] // config.scale, hr.shape[2] // config.scale, 3])
     return Degraded(lr, files, jpeg_last)
+
+
+# === Whole images (`srfm degrade`) ===
+
+
+def image_seed(seed: int, stem: str, copy: int = 0) -> tf.Tensor:
+    """The stateless seed of one file: `[seed, crc32(stem)]`, folded with the copy index.
+
+    Keyed by the file's stem rather than its position, so adding or removing files leaves
+    the other images' LR unchanged.
+    """
+    import zlib
+
+    base = tf.constant([seed, zlib.crc32(stem.encode("utf-8"))], tf.int64)
+    return _fold(base, copy)
+
+
+def degrade_image(
+    hr: np.ndarray, seed: tf.Tensor, config: DegradationConfig
+) -> tuple[np.ndarray, bytes | None]:
+    """Degrades one whole HR image (eagerly), for writing a degraded test or training set.
+
+    Args:
+        hr: np.ndarray uint8 (H, W, 3), H and W multiples of `config.scale`.
+        seed: int (2,), e.g. from `image_seed`.
+        config: DegradationConfig.
+
+    Returns:
+        `(lr, jpeg)`: uint8 (H / scale, W / scale, 3) and, when the chain ended in JPEG, the
+        JPEG file whose decoding is `lr` (else None).
+    """
+    out = degrade(tf.constant(hr[None]), seed, config)
+    data = bytes(out.jpeg[0].numpy()) if bool(out.ends_in_jpeg) else None
+    return out.lr[0].numpy(), data
