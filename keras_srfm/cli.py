@@ -42,6 +42,7 @@ COMMANDS = (
     "models",
     "blend",
     "plot_pd",
+    "degrade",
 )
 
 # Level used when neither --verbose nor TF_CPP_MIN_LOG_LEVEL is given: errors surface as
