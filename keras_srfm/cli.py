@@ -23,6 +23,7 @@ COMMANDS = (
     "convert",
     "demo",
     "compare",
+    "bench",
     "mos",
 )
 

@@ -249,12 +249,30 @@ def parse_model_specs(specs: Sequence[str]) -> list[tuple[str, str]]:
     return parsed
 
 
-def load_model(spec: str, *, tile_size: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """The one place `srfm compare` turns a model spec into an upscaler.
+def resolve_model_spec(spec: str) -> str:
+    """The one place a model argument is resolved: a shipped model's name becomes its file.
 
-    A shipped model's name (a folder of `exported_models/`, e.g. `srfm_mp`) selects its `.keras`
-    file; anything else goes to `keras_srfm.inference.load_upscaler` (a `.keras` file, a
-    SavedModel folder, a `.tflite` file, `default`, `bicubic`, `nearest`).
+    A folder name of `exported_models/` (e.g. `srfm_mp`) that is not also a path here selects
+    the `.keras` file in that folder; any other spec is returned unchanged for
+    `keras_srfm.inference.load_upscaler` (a `.keras` file, a SavedModel folder, a `.tflite`
+    file, `default`, `bicubic`, `nearest`).
+
+    Raises:
+        FileNotFoundError: a shipped model's folder without a `.keras` file.
+    """
+    from keras_srfm.inference import EXPORTED_MODELS_DIR
+
+    folder = EXPORTED_MODELS_DIR / spec
+    if re.fullmatch(r"[A-Za-z0-9_.-]+", spec) and not Path(spec).exists() and folder.is_dir():
+        found = sorted(folder.glob("*.keras"))
+        if not found:
+            raise FileNotFoundError(f"shipped model {spec!r} has no .keras file in {folder}")
+        return str(found[0])
+    return spec
+
+
+def load_model(spec: str, *, tile_size: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """An upscaler for a model argument (`resolve_model_spec`, then `load_upscaler`).
 
     Args:
         spec: str. Model name or path.
@@ -263,15 +281,9 @@ def load_model(spec: str, *, tile_size: int | None = None) -> Callable[[np.ndarr
     Returns:
         Upscaler: callable uint8 (H, W, 3) -> uint8 (4H, 4W, 3).
     """
-    from keras_srfm import inference
+    from keras_srfm.inference import load_upscaler
 
-    folder = inference.EXPORTED_MODELS_DIR / spec
-    if re.fullmatch(r"[A-Za-z0-9_.-]+", spec) and not Path(spec).exists() and folder.is_dir():
-        found = sorted(folder.glob("*.keras"))
-        if not found:
-            raise FileNotFoundError(f"shipped model {spec!r} has no .keras file in {folder}")
-        spec = str(found[0])
-    return inference.load_upscaler(spec, tile_size=tile_size)
+    return load_upscaler(resolve_model_spec(spec), tile_size=tile_size)
 
 
 # === Comparison ===
