@@ -170,7 +170,7 @@ class BenchReport:
 def _timing_dict(timing: Timing) -> dict[str, Any]:
     """JSON-safe: an identical output (PSNR inf) is written as `identical_to_keras: true`."""
     entry = {**dataclasses.asdict(timing), "median_s": timing.median_s}
-    identical = timing.psnr_vs_keras_db == float("inf")
+    identical = bool(timing.psnr_vs_keras_db == float("inf"))
     entry["identical_to_keras"] = identical if timing.runs else None
     if identical:
         entry["psnr_vs_keras_db"] = None
@@ -219,7 +219,7 @@ def prepare_runner(
 
 def _psnr(reference: np.ndarray, test: np.ndarray) -> float:
     mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def run_bench(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from keras_srfm import bench, cli
@@ -70,7 +71,7 @@ def test_report_names_the_fastest_and_how_to_use_it() -> None:
 def test_report_json_is_strict() -> None:
     rep = report(
         bench.Timing("keras", (0.9,), 2.0, 6.1, float("inf")),
-        bench.Timing("tflite_int8", (0.4,), 0.1, 1.6, 54.2),
+        bench.Timing("tflite_int8", (0.4,), 0.1, 1.6, np.float64(54.2)),  # numpy, as measured
     )
     document = json.loads(json.dumps(rep.to_dict(), allow_nan=False))
     assert document["fastest"] == "tflite_int8"
