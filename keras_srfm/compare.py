@@ -249,30 +249,8 @@ def parse_model_specs(specs: Sequence[str]) -> list[tuple[str, str]]:
     return parsed
 
 
-def resolve_model_spec(spec: str) -> str:
-    """The one place a model argument is resolved: a shipped model's name becomes its file.
-
-    A folder name of `exported_models/` (e.g. `srfm_mp`) that is not also a path here selects
-    the `.keras` file in that folder; any other spec is returned unchanged for
-    `keras_srfm.inference.load_upscaler` (a `.keras` file, a SavedModel folder, a `.tflite`
-    file, `default`, `bicubic`, `nearest`).
-
-    Raises:
-        FileNotFoundError: a shipped model's folder without a `.keras` file.
-    """
-    from keras_srfm.inference import EXPORTED_MODELS_DIR
-
-    folder = EXPORTED_MODELS_DIR / spec
-    if re.fullmatch(r"[A-Za-z0-9_.-]+", spec) and not Path(spec).exists() and folder.is_dir():
-        found = sorted(folder.glob("*.keras"))
-        if not found:
-            raise FileNotFoundError(f"shipped model {spec!r} has no .keras file in {folder}")
-        return str(found[0])
-    return spec
-
-
 def load_model(spec: str, *, tile_size: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """An upscaler for a model argument (`resolve_model_spec`, then `load_upscaler`).
+    """An upscaler for a model argument: a shipped name or a path (`load_upscaler` resolves it).
 
     Args:
         spec: str. Model name or path.
@@ -283,7 +261,7 @@ def load_model(spec: str, *, tile_size: int | None = None) -> Callable[[np.ndarr
     """
     from keras_srfm.inference import load_upscaler
 
-    return load_upscaler(resolve_model_spec(spec), tile_size=tile_size)
+    return load_upscaler(spec, tile_size=tile_size)
 
 
 # === Comparison ===

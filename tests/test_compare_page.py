@@ -219,19 +219,3 @@ def test_slider_page_in_chromium(tiny_model: Path, photo_file: Path, tmp_path: P
     assert [url for url in requests if not url.startswith("data:")] == [uri], requests
 
 
-def test_models_resolve_by_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from keras_srfm.inference import EXPORTED_MODELS_DIR
-
-    shipped = sorted(p.parent.name for p in EXPORTED_MODELS_DIR.glob("*/MODEL_CARD.md"))
-    if not shipped:
-        pytest.skip(f"no model is shipped in {EXPORTED_MODELS_DIR}")
-    name = shipped[0]
-    assert (
-        Path(compare.resolve_model_spec(name))
-        == sorted((EXPORTED_MODELS_DIR / name).glob("*.keras"))[0]
-    )
-    for spec in ("nearest", "default", "runs/x/generator.keras"):
-        assert compare.resolve_model_spec(spec) == spec
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / name).mkdir()  # a local folder of that name is what the user means
-    assert compare.resolve_model_spec(name) == name

@@ -43,17 +43,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from keras_srfm import bench
-    from keras_srfm.compare import resolve_model_spec
     from keras_srfm.evaluation import write_json
-    from keras_srfm.inference import default_model_path
+    from keras_srfm.presets import resolve_model
 
     # Every input is checked before anything is built or written.
     if args.size < 8 or args.repeats < 1:
         raise ValueError(
             f"--size must be >= 8 and --repeats >= 1. Received: {args.size}, {args.repeats}"
         )
-    spec = resolve_model_spec(args.model)
-    path = default_model_path() if spec == "default" else Path(spec)
+    path = Path(resolve_model(args.model))  # a shipped name, "default" or a path
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path}")
     if path.suffix != ".keras":
