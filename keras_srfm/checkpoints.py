@@ -110,14 +110,20 @@ def unreadable_reason(prefix: str) -> str | None:
 def write_state(directory: str | Path, steps: list[int]) -> None:
     """Writes the `checkpoint` state file that `tf.train.CheckpointManager` reads (atomically).
 
+    Each checkpoint gets its file time as its timestamp, after `last_preserved_timestamp`,
+    so that the manager rotates them by `max_to_keep` as if it had saved them itself.
+
     Args:
         directory: str or Path. The checkpoint folder.
         steps: list of int. Steps of the checkpoints to list, oldest first; the last one is
             the latest.
     """
     directory = Path(directory)
+    times = [(directory / f"ckpt-{step}.index").stat().st_mtime for step in steps]
     lines = [f'model_checkpoint_path: "ckpt-{steps[-1]}"']
     lines += [f'all_model_checkpoint_paths: "ckpt-{step}"' for step in steps]
+    lines += [f"all_model_checkpoint_timestamps: {t!r}" for t in times]
+    lines += [f"last_preserved_timestamp: {min(times) - 1.0!r}"]
     tmp = directory / f".{STATE_FILE}.srfm-tmp"
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(directory / STATE_FILE)
@@ -130,7 +136,9 @@ def _quarantine(directory: Path, step: int) -> None:
         path.replace(target / path.name)
 
 
-def restore_newest_intact(checkpoint: tf.train.Checkpoint, directory: str | Path) -> Restored:
+def restore_newest_intact(
+    checkpoint: tf.train.Checkpoint, directory: str | Path, read_only: bool = False
+) -> Restored:
     """Restores the newest readable checkpoint in `directory` into `checkpoint`.
 
     Unreadable newer checkpoints are moved to `directory/corrupt/` (never deleted) and the
@@ -140,6 +148,8 @@ def restore_newest_intact(checkpoint: tf.train.Checkpoint, directory: str | Path
     Args:
         checkpoint: tf.train.Checkpoint. The objects to restore.
         directory: str or Path. The run's `checkpoints/` folder.
+        read_only: bool. Move and write nothing (a non-chief worker, `--export-only` while
+            the run goes on). Defaults to False.
 
     Returns:
         Restored: the step (0 without any checkpoint) and the skipped checkpoints.
@@ -160,9 +170,10 @@ def restore_newest_intact(checkpoint: tf.train.Checkpoint, directory: str | Path
         if reason is not None:
             skipped.append((step, reason))
             continue
-        for bad_step, _ in skipped:
-            _quarantine(directory, bad_step)
-        write_state(directory, [s for s, _ in found if s <= step])
+        if not read_only:
+            for bad_step, _ in skipped:
+                _quarantine(directory, bad_step)
+            write_state(directory, [s for s, _ in found if s <= step])
         return Restored(step, prefix, tuple(skipped))
     if found:
         newest, reason = skipped[0]
