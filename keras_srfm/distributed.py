@@ -35,6 +35,7 @@ from keras_srfm.runner import (
     RunConfig,
     build_training_model,
     check_resume_config,
+    check_supported,
     checkpoint_for,
     export_generator,
     load_generator_weights,
@@ -68,6 +69,7 @@ def run_multiworker(
     share. Returns the trained SRFM.
     """
     run_dir = Path(run_dir)
+    check_supported(run.train)
     with precision(run.train.mixed_precision):
         strategy = strategy or make_strategy("multiworker")
         try:

@@ -105,6 +105,30 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"Unknown strategy. Received: strategy={name!r}")
 
 
+def unsupported_value(option: str, value: Any) -> str | None:
+    """Why `srfm train` refuses `value` for the TrainConfig field `option` here (None: it trains).
+
+    The combination matrix (tools/train_matrix.py) asks this for every value of every option;
+    `check_supported` turns an answer into a one-line error before anything is written.
+    """
+    if option == "strategy" and value == "tpu":
+        try:
+            tf.distribute.cluster_resolver.TPUClusterResolver()
+        except ValueError:
+            return "no TPU was found on this machine"
+    return None
+
+
+def check_supported(train: TrainConfig) -> None:
+    """Raises a one-line ValueError for a setting this machine cannot train with."""
+    for field in dataclasses.fields(train):
+        value = getattr(train, field.name)
+        reason = unsupported_value(field.name, value)
+        if reason:
+            option = f"--{field.name.replace('_', '-')}"
+            raise ValueError(f"{option} {value} is not supported here: {reason}. Received: {field.name}={value!r}")
+
+
 # Keras dtype policy of each `--mixed-precision` mode: float32 variables, lower-precision compute.
 POLICIES = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
@@ -224,6 +248,7 @@ def run_training(
             there is space.
     """
     run_dir = Path(run_dir)
+    check_supported(run.train)
     run_dir.mkdir(parents=True, exist_ok=True)
     changes = check_resume_config(run_dir, run)
     print(f"srfm train: configuration\n{run.describe()}", flush=True)
@@ -351,8 +376,10 @@ def export_generator(model: SRFM, path: str | Path, config: GeneratorConfig | No
             network when None.
     """
     path = Path(path)
-    if model.g_optimizer is not None and getattr(model.g_optimizer, "use_ema", False):
-        model.g_optimizer.finalize_variable_values(model.generator.trainable_variables)
+    optimizer = model.g_optimizer
+    # float16 wraps Adam in a LossScaleOptimizer, whose own `use_ema` is always False.
+    if optimizer is not None and getattr(getattr(optimizer, "inner_optimizer", optimizer), "use_ema", False):
+        optimizer.finalize_variable_values(model.generator.trainable_variables)
     _save_atomically(float32_generator(model.generator, config), path)
     return path
 
