@@ -179,7 +179,10 @@ def _symmetry(
     c = tf.where(t, rows, cols)
     r = tf.where(flip_rows[:, None, None], size - 1 - r, r)
     c = tf.where(flip_cols[:, None, None], size - 1 - c, c)
-    return tf.gather_nd(patches, tf.stack([r, c], axis=-1), batch_dims=1)
+    # An explicit patch index, not `batch_dims=1`: same result, and TensorFlow's batch_dims
+    # path logs a spurious oneDNN error ("supports DT_INT32 only ... AVX-512") on every run.
+    b = tf.broadcast_to(tf.range(tf.shape(patches)[0])[:, None, None], tf.shape(r))
+    return tf.gather_nd(patches, tf.stack([b, r, c], axis=-1))
 
 
 def _augment(lr: tf.Tensor, hr: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
