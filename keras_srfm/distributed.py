@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.callbacks import append_csv_row, write_json
+from keras_srfm.callbacks import BenchmarkPSNR, append_csv_row, write_json
 from keras_srfm.checkpoints import (
     DiskFullError,
     is_disk_full,
@@ -73,7 +73,7 @@ def run_multiworker(
     with precision(run.train.mixed_precision):
         strategy = strategy or make_strategy("multiworker")
         try:
-            return _train(run, run_dir, dataset_fn, strategy)
+            return _train(run, run_dir, dataset_fn, strategy, bench_dir)
         except Exception as err:
             if is_disk_full(err):
                 found = list_checkpoints(run_dir / "checkpoints")
@@ -85,7 +85,13 @@ def run_multiworker(
             raise
 
 
-def _train(run: RunConfig, run_dir: Path, dataset_fn: DatasetFn | None, strategy: tf.distribute.Strategy) -> Any:
+def _train(
+    run: RunConfig,
+    run_dir: Path,
+    dataset_fn: DatasetFn | None,
+    strategy: tf.distribute.Strategy,
+    bench_dir: str | Path | None,
+) -> Any:
     keras.utils.set_random_seed(run.train.seed)
     chief = is_chief(strategy)
     if chief:
@@ -125,6 +131,10 @@ def _train(run: RunConfig, run_dir: Path, dataset_fn: DatasetFn | None, strategy
         return strategy.run(replica_step, args=(next(it),))
 
     writer = tf.summary.create_file_writer(str(run_dir / "logs" / "train")) if chief else None
+    bench = None
+    if chief and bench_dir:  # the learning curve, as the fit path's callback writes it
+        bench = BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale)
+        bench.set_model(model)
     try:
         while int(step.numpy()) < run.train.steps:
             for metric in model.metrics:
@@ -134,6 +144,8 @@ def _train(run: RunConfig, run_dir: Path, dataset_fn: DatasetFn | None, strategy
                 logs = train_step(iterator)
             values = {k: float(strategy.experimental_local_results(v)[0]) for k, v in logs.items()}
             now = int(step.numpy())
+            if bench is not None:
+                bench.on_epoch_end(0, values)  # adds bench_psnr
             if chief:  # the row first, then the checkpoint (see keras_srfm.callbacks)
                 _log_epoch(run_dir, writer, math.ceil(now / per_epoch) - 1, now, values, time.time() - began)
             manager.save(checkpoint_number=now)
