@@ -251,6 +251,9 @@ def test_degradation_config_round_trip_and_errors():
     data = DataConfig(degradation="realistic", realistic=DegradationConfig(jpeg_range=(50, 60)))
     assert DataConfig.from_dict(json.loads(data.to_json())) == data
     assert DataConfig().degradation == "bicubic"
+    # A bicubic config serialises as before the fields existed (older run dirs still resume).
+    assert "degradation" not in DataConfig().to_dict() and "realistic" not in DataConfig().to_dict()
+    assert data.to_dict()["realistic"]["jpeg_range"] == (50, 60)
     for bad in ({"jpeg_range": (0, 50)}, {"sinc_prob": 1.5}, {"kernel_types": ("box",)},
                 {"kernel_sizes": (8,)}, {"noise_range": (5.0, 1.0)}):  # fmt: skip
         with pytest.raises(ValueError, match="Received"):
