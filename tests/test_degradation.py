@@ -304,3 +304,24 @@ def test_realistic_folder_dataset(tmp_path):
         assert lr.min() >= 0 and lr.max() <= 1
         np.testing.assert_array_equal(lr, lr2)
         np.testing.assert_array_equal(hr, hr2)
+
+
+def test_degraded_lr_is_aligned_with_its_hr_patch():
+    # Nearly no degradation: the chain reduces to resizes by 1/4, so each LR patch must match
+    # the box average of its HR patch, and fit worse when shifted by one LR pixel.
+    mild = dataclasses.replace(
+        CONFIG, sinc_prob=0.0, sinc_prob2=0.0, blur_sigma=(0.2, 0.2), second_blur_prob=0.0,
+        resize_probs=(0.0, 0.0, 1.0), resize_probs2=(0.0, 0.0, 1.0), noise_range=(0.01, 0.01),
+        noise_range2=(0.01, 0.01), poisson_scale_range=(0.001, 0.001), poisson_scale_range2=(0.001, 0.001),
+        jpeg_range=(100, 100), jpeg_range2=(100, 100), final_sinc_prob=0.0, resize_modes=("area",),
+    )  # fmt: skip
+    # Gray: even at quality 100 JPEG halves the chroma resolution (up to 31 levels measured
+    # on a colour field), which would swamp the alignment signal.
+    image = np.repeat(_smooth_image(1, 128, seed=3)[0][..., :1], 3, axis=-1)
+    lr_p, hr_p = random_degraded_patches(tf.constant(image), SEED, count=4, lr_patch=12, scale=4, config=mild)
+    lr = lr_p.numpy().astype(float)
+    box = hr_p.numpy().astype(float).reshape(4, 12, 4, 12, 4, 3).mean(axis=(2, 4))
+    aligned = np.abs(lr - box).mean()
+    shifted = np.abs(lr[:, 1:] - box[:, :-1]).mean()
+    # Measured: 0.32 levels aligned (8-bit rounding, JPEG at 100), 26 shifted by one pixel.
+    assert aligned < 1.0 and shifted > 10 * aligned
