@@ -325,3 +325,19 @@ def test_degraded_lr_is_aligned_with_its_hr_patch():
     shifted = np.abs(lr[:, 1:] - box[:, :-1]).mean()
     # Measured: 0.32 levels aligned (8-bit rounding, JPEG at 100), 26 shifted by one pixel.
     assert aligned < 1.0 and shifted > 10 * aligned
+
+
+@pytest.mark.slow
+def test_realistic_tfds_source_uses_its_hr(tmp_path):
+    from pathlib import Path
+
+    import tfds_builders
+
+    config = DataConfig(
+        sources=("srfm_set5",), split="test", lr_patch=6, batch_size=4, patches_per_image=2,
+        shuffle_buffer=4, degradation="realistic", data_dir=str(tmp_path / "tfds"),
+        manual_dir=str(Path(tfds_builders.__file__).parent / "srfm_set5" / "dummy_data"),
+    )  # fmt: skip
+    for lr, hr in make_train_dataset(config).take(2):
+        assert lr.shape == (4, 6, 6, 3) and hr.shape == (4, 24, 24, 3)
+        assert lr.dtype == tf.float32 and float(tf.reduce_max(lr)) <= 1.0
