@@ -5,9 +5,10 @@
 # on every training image (T91, General100, BSD200) under a wall-clock BUDGET, and keeps a
 # snapshot at STEPS/2. Run from the repo root on the GPU machine:
 #   bash tools/gpu_zoo.sh session1 HR_DIRS BENCH_DIR VGG_H5     # 2026-11-27, first call
-#   bash tools/gpu_zoo.sh session2 DEGRADED_DIRS BENCH_DIR VGG_H5  # second call
-# HR_DIRS / DEGRADED_DIRS: comma-separated folders (DEGRADED_DIRS from `srfm degrade --copies`,
-# whose HR/ subfolders are the mod-cropped originals and serve the GAN runs).
+#   EXTRA_HR=DIRS bash tools/gpu_zoo.sh session2 DEGRADED_DIRS BENCH_DIR VGG_H5  # second call
+# HR_DIRS / DEGRADED_DIRS / EXTRA_HR: comma-separated folders. DEGRADED_DIRS come from
+# `srfm degrade --copies` (srfm_real trains on them); their HR/ subfolders are the mod-cropped
+# originals and serve the GAN runs together with EXTRA_HR (HR folders without degraded copies).
 set -euo pipefail
 session=$1 data=$2 bench=$3 vgg=$4
 OUT=${OUT:?} STEPS=${STEPS:-10000} BUDGET=${BUDGET:-330}
@@ -39,6 +40,8 @@ else
   # fine-tuned (Eq. 2 only) on realistic degradations, rate halved at 50 % and 80 %.
   names=(pca_d1e-5 pva_vgg34_d1e-5 pcsva_vgg34_d1e-5 real_p)
   hr=(); for d in "${dirs[@]}"; do hr+=("$d/HR"); done
+  IFS=, read -r -a extra <<< "${EXTRA_HR:-}"
+  hr+=("${extra[@]}")
   train pca_d1e-5 --variant pca --d-lr 1e-5 --data "${hr[@]}" "${gan[@]}" &
   train pva_vgg34_d1e-5 --variant pva --d-lr 1e-5 --data "${hr[@]}" "${gan[@]}" &
   train pcsva_vgg34_d1e-5 --variant pcsva --d-lr 1e-5 --data "${hr[@]}" "${gan[@]}" &
