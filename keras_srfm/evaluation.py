@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_srfm import formats
 from keras_srfm.imresize import imresize
 from keras_srfm.metrics import niqe, psnr, rgb_to_gray, ssim, vif
 
@@ -39,7 +40,7 @@ METRICS = ("psnr", "ssim", "vif", "niqe")  # what `metrics=` / `--metrics` may n
 DEFAULT_METRICS = ("psnr", "ssim", "vif")  # Table I's columns
 LOWER_IS_BETTER = ("niqe",)
 NIQE_NOTE = "NIQE: lower is better (no reference; HR NIQE = the ground truth's own NIQE)"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # read with Pillow (`read_hr`)
 # `--dataset` names: the TFDS builders of tfds_builders and their display names (Table I rows).
 TFDS_DATASETS = {
     "srfm_set5": "Set5",
@@ -94,11 +95,46 @@ class EvalImage:
 
 @dataclasses.dataclass(frozen=True)
 class ImageSource:
-    """A test set: display name, image count and a way to iterate its images."""
+    """A test set: display name, image count and a way to iterate its images.
+
+    Attributes:
+        name: str. Display name (the Table I row).
+        size: int. Number of images.
+        images: callable returning an iterator of `EvalImage`. An iterator may raise
+            `ImageReadError` for one file and go on with the next (`folder_source`).
+        skipped_note: str or None. One line naming files of the folder that were left out.
+    """
 
     name: str
     size: int
     images: Callable[[], Iterator[EvalImage]]
+    skipped_note: str | None = None
+
+
+class ImageReadError(ValueError):
+    """One test image cannot be read; `name` is its file name (the per-image key)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class _FolderImages:
+    """Reads a folder's images one by one; a bad file raises `ImageReadError`, and iteration
+    can go on with the next file (a generator would end at the first exception)."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self._files = iter(files)
+
+    def __iter__(self) -> _FolderImages:
+        return self
+
+    def __next__(self) -> EvalImage:
+        path = next(self._files)
+        try:
+            return read_hr(path)
+        except ValueError as err:
+            raise ImageReadError(path.name, str(err)) from err
 
 
 def folder_display_name(path: str | os.PathLike) -> str:
@@ -126,6 +162,10 @@ def read_hr(path: str | os.PathLike) -> EvalImage:
 def folder_source(path: str | os.PathLike) -> ImageSource:
     """The HR images of a folder (not recursive), sorted by name.
 
+    Every extension of `keras_srfm.formats.IMAGE_EXTENSIONS` is read (GIF: its first frame);
+    other files are named in `ImageSource.skipped_note`. A file that cannot be decoded raises
+    `ImageReadError` when its turn comes, and the iteration can go on.
+
     Raises:
         FileNotFoundError: the folder does not exist.
         ValueError: it is not a folder, or holds no images.
@@ -135,15 +175,15 @@ def folder_source(path: str | os.PathLike) -> ImageSource:
         raise FileNotFoundError(f"HR folder not found: {folder}")
     if not folder.is_dir():
         raise ValueError(f"not a folder: {folder}")
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    listing = formats.list_image_files(folder, extensions=IMAGE_EXTENSIONS)
+    files = listing.images
     if not files:
         raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
     return ImageSource(
         name=folder_display_name(folder),
         size=len(files),
-        images=lambda: (read_hr(p) for p in files),
+        images=lambda: _FolderImages(files),
+        skipped_note=listing.skipped_note(),
     )
 
 
@@ -288,18 +328,22 @@ def _means(per_image: dict[str, dict[str, float]]) -> dict[str, float]:
 
 @dataclasses.dataclass
 class DatasetResult:
-    """Per-image and mean metrics of one test set.
+    """Per-image and mean metrics of one test set, and the images that failed.
 
     Attributes:
         name: str. Display name (Table I row).
-        per_image: image name -> metric -> value, for the SR images.
+        per_image: image name -> metric -> value, for every SR image that was scored.
         hr: image name -> metric -> value of the HR images themselves (no-reference metrics
             only: NIQE); empty unless NIQE was asked for.
+        failed: image name -> one-line reason, for images that could not be scored
+            (unreadable, smaller than the SSIM / VIF windows after shaving...). The means are
+            over `per_image` only.
     """
 
     name: str
     per_image: dict[str, dict[str, float]]
     hr: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -316,11 +360,13 @@ class DatasetResult:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "num_images": len(self.per_image),
-            "mean": self.mean,
+            "mean": self.mean if self.per_image else None,
             "per_image": self.per_image,
         }
         if self.hr:
             out["hr"] = {"mean": self.hr_mean, "per_image": self.hr}
+        if self.failed:
+            out["failed"] = self.failed
         return out
 
 
@@ -332,6 +378,7 @@ def evaluate_source(
     save_dir: str | os.PathLike | None = None,
     progress: bool = True,
     metrics: Sequence[str] = DEFAULT_METRICS,
+    on_failure: Callable[[str, str, str], None] | None = None,
 ) -> DatasetResult:
     """Evaluates an upscaler on every image of a test set.
 
@@ -345,9 +392,11 @@ def evaluate_source(
         progress: bool. Show a tqdm bar. Defaults to True.
         metrics: names from `METRICS`. Defaults to `DEFAULT_METRICS`. With "niqe", the HR
             images' NIQE is recorded too (`DatasetResult.hr`).
+        on_failure: callable or None. Called with (dataset, file name, reason) for each image
+            that cannot be read or scored; the others are still evaluated.
 
     Returns:
-        DatasetResult.
+        DatasetResult, with the failed images in `failed`.
     """
     from tqdm.auto import tqdm
 
@@ -356,20 +405,54 @@ def evaluate_source(
         out_dir = Path(save_dir) / source.name
         out_dir.mkdir(parents=True, exist_ok=True)
     per_image: dict[str, dict[str, float]] = {}
+    bar = tqdm(total=source.size, desc=source.name, unit="img", disable=not progress)
+    failed: dict[str, str] = {}
     hr_scores: dict[str, dict[str, float]] = {}
-    bar = tqdm(
-        source.images(), total=source.size, desc=source.name, unit="img", disable=not progress
-    )
-    for image in bar:
-        scores, sr = evaluate_image(upscaler, image, scale, metrics)
-        per_image[image.name] = scores
+    for outcome in _each_image(source):
+        bar.update()
+        if isinstance(outcome, ImageReadError):
+            failed[outcome.name] = str(outcome)
+            _report_failure(on_failure, source.name, outcome.name, failed[outcome.name])
+            continue
+        try:
+            scores, sr = evaluate_image(upscaler, outcome, scale, metrics)
+        except ValueError as err:  # e.g. smaller than the VIF window after shaving
+            failed[outcome.name] = _first_line(err)
+            _report_failure(on_failure, source.name, outcome.name, failed[outcome.name])
+            continue
+        per_image[outcome.name] = scores
         if "niqe" in metrics:
-            hr_scores[image.name] = {"niqe": niqe_of(mod_crop(image.hr, scale), image.gray, scale)}
+            hr_scores[outcome.name] = {"niqe": niqe_of(mod_crop(outcome.hr, scale), outcome.gray, scale)}
         if out_dir is not None:
-            _save_sr(sr, image.gray, out_dir / f"{Path(image.name).stem}.png")
-    if not per_image:
+            _save_sr(sr, outcome.gray, out_dir / f"{Path(outcome.name).stem}.png")
+    bar.close()
+    if not per_image and not failed:
         raise ValueError(f"no images in dataset {source.name}")
-    return DatasetResult(source.name, per_image, hr_scores)
+    return DatasetResult(source.name, per_image, hr_scores, failed)
+
+
+def _each_image(source: ImageSource) -> Iterator[EvalImage | ImageReadError]:
+    """The source's images, with a per-file read error in place of its image."""
+    iterator = iter(source.images())
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except ImageReadError as err:
+            yield err
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _report_failure(
+    on_failure: Callable[[str, str, str], None] | None, dataset: str, name: str, reason: str
+) -> None:
+    if on_failure is not None:
+        on_failure(dataset, name, reason)
 
 
 def _save_sr(sr: np.ndarray, gray: bool, path: Path) -> None:
@@ -415,8 +498,10 @@ def markdown_table(model: str, results: Iterable[DatasetResult]) -> str:
     ]
     for result in results:
         m = result.mean
-        cells = "/".join(f"{m[n]:{_FORMATS[n]}}" for n in names)
-        hr = f" {result.hr_mean['niqe']:.3f} |" if with_hr else ""
+        cells = "/".join(f"{m[n]:{_FORMATS[n]}}" for n in names) if result.per_image else "-"
+        if result.failed:
+            cells += f" ({len(result.failed)} of {len(result.failed) + len(result.per_image)} failed)"
+        hr = f" {result.hr_mean['niqe']:.3f} |" if with_hr and result.hr else (" - |" if with_hr else "")
         lines.append(f"| {result.name} | {cells} |{hr}")
     if with_hr:
         lines += ["", NIQE_NOTE]
@@ -469,6 +554,36 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool, flag: str) -> None:
+    """Checks, before a long run, that an output file or folder can be written.
+
+    Creates the (parent) folder if missing and writes and removes a probe file in it, so a bad
+    `--json`, `--csv` or `--save-sr` fails in one line before the evaluation, not after it.
+
+    Args:
+        path: str or path. The output file, or with `folder` the output folder.
+        folder: bool. `path` is a folder (else a file, replaced atomically).
+        flag: str. The option, for the message.
+
+    Raises:
+        ValueError: one line naming the option and the path.
+    """
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; give a file name")
+    where = path if folder else path.parent
+    blocker = next((a for a in (where, *where.parents) if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(f"{flag} {path} is not writable ({blocker} is a file, not a folder)")
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".srfm-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"{flag} {path} is not writable ({err.strerror or err})") from err
 
 
 def write_json(path: str | os.PathLike, document: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
 
 # keras_srfm.evaluation.DEFAULT_METRICS, spelled out so that `srfm --help` imports no NumPy
 # (tests/test_evaluate_niqe.py checks that they agree).
@@ -85,13 +87,27 @@ def run(args: argparse.Namespace) -> int:
     sources = [evaluation.folder_source(d) for d in args.hr_dir]
     sources += [evaluation.tfds_source(n, args.data_dir, args.manual_dir) for n in args.dataset]
     names = evaluation.unique_names([s.name for s in sources])
+    # ... and every output: a bad --json / --csv / --save-sr fails now, not after the run.
+    for flag, path, folder in (
+        ("--json", args.json, False),
+        ("--csv", args.csv, False),
+        ("--save-sr", args.save_sr, True),
+    ):
+        if path:
+            evaluation.check_writable(path, folder=folder, flag=flag)
+    for source in sources:
+        if source.skipped_note:
+            print(f"srfm evaluate: note: {source.skipped_note}", file=sys.stderr)
 
     from keras_srfm.inference import load_upscaler
+
+    def report(dataset: str, image: str, reason: str) -> None:
+        print(f"srfm evaluate: error: {dataset}/{image}: {reason}", file=sys.stderr)
 
     upscaler = load_upscaler(args.model, tile_size=args.tile_size)
     results = []
     for source, name in zip(sources, names, strict=True):
-        source = evaluation.ImageSource(name, source.size, source.images)
+        source = dataclasses.replace(source, name=name)
         results.append(
             evaluation.evaluate_source(
                 upscaler,
@@ -99,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 save_dir=args.save_sr,
                 progress=not args.no_progress,
                 metrics=metrics,
+                on_failure=report,
             )
         )
 
@@ -107,4 +124,12 @@ def run(args: argparse.Namespace) -> int:
         evaluation.write_json(args.json, evaluation.results_json(upscaler.name, results))
     if args.csv:
         evaluation.atomic_write(args.csv, evaluation.results_csv(results))
-    return 0
+    failed = sum(len(r.failed) for r in results)
+    if failed:
+        scored = sum(len(r.per_image) for r in results)
+        print(
+            f"srfm evaluate: {failed} image(s) could not be scored (named above); the means and "
+            f"the reports hold the other {scored}",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
