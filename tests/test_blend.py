@@ -227,5 +227,7 @@ def test_resolve_model_path(tmp_path: Path, generators: dict[str, Path]) -> None
     ]
     assert shipped.resolve_model_path("srfm_mp", root) == root / "srfm_mp" / "srfm_mp.keras"
     assert shipped.resolve_model_path(generators["a"], root) == generators["a"]
-    with pytest.raises(FileNotFoundError, match="shipped: srfm_mp, srfm_pva_vgg34"):
+    with pytest.raises(FileNotFoundError, match="shipped: srfm_mp, srfm_pcsa"):
         shipped.resolve_model_path("srfm_nope", root)
+    with pytest.raises(ValueError, match="not a generator"):
+        shipped.resolve_model_path("bicubic", root)
