@@ -192,11 +192,18 @@ def _limits(values: Sequence[float], pad: float, minimum_span: float) -> tuple[f
     return middle - span / 2 - pad * span, middle + span / 2 + pad * span
 
 
-def _draw_curves(ax: Any, curves: Sequence[BlendCurve], colours: Iterator[str]) -> None:
+def _draw_curves(
+    ax: Any, curves: Sequence[BlendCurve], colours: Iterator[str], spans: tuple[float, float]
+) -> None:
+    """Each curve with its alphas; a label closer than 4% of the axes to the last is left out."""
     for curve in curves:
         colour = next(colours)
         ax.plot(curve.psnr, curve.niqe, "-o", color=colour, ms=4, lw=1.5, label=curve.label)
+        last: tuple[float, float] | None = None
         for alpha, x, y in zip(curve.alphas, curve.psnr, curve.niqe):
+            if last and math.hypot((x - last[0]) / spans[0], (y - last[1]) / spans[1]) < 0.04:
+                continue
+            last = (x, y)
             ax.annotate(
                 f"α={alpha:g}", (x, y), textcoords="offset points", xytext=(5, -10),
                 fontsize=7, color=colour,
@@ -241,17 +248,18 @@ def draw(plane: PdPlane, title: str | None = None) -> Any:
     fig = Figure(figsize=(7.5, 5.5), dpi=120)
     ax = fig.add_subplot()
     colours = itertools.cycle(f"C{i}" for i in range(10))
-    _draw_curves(ax, plane.curves, colours)
+    x_lim, y_lim = _limits(xs, 0.12, 0.5), _limits(ys, 0.12, 0.5)
+    _draw_curves(ax, plane.curves, colours, (x_lim[1] - x_lim[0], y_lim[1] - y_lim[0]))
     _draw_points(ax, plane.points, colours)
-    ax.set_xlim(*_limits(xs, 0.12, 0.5))
-    ax.set_ylim(*_limits(ys, 0.12, 0.5))
+    ax.set_xlim(*x_lim)
+    ax.set_ylim(*y_lim)
     if plane.hr_niqe is not None:
         _draw_hr(ax, plane.hr_niqe)
     ax.set_xlabel("PSNR on Y, dB (distortion: higher is better)")
     ax.set_ylabel("NIQE (perception: lower is better)")
     ax.set_title(title or f"Perception-distortion plane, {plane.dataset} (x4)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 
