@@ -38,10 +38,12 @@ COMMANDS = (
     "convert",
     "demo",
     "compare",
+    "bench",
     "mos",
     "models",
     "blend",
     "plot_pd",
+    "degrade",
 )
 
 # Level used when neither --verbose nor TF_CPP_MIN_LOG_LEVEL is given: errors surface as

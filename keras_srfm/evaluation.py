@@ -86,11 +86,14 @@ class EvalImage:
         name: str. File name, the key of per-image results.
         hr: np.ndarray uint8 (H, W, 3). Grayscale files replicated to 3 channels.
         gray: bool. The source file was grayscale: its gray values are its Y.
+        lr: np.ndarray uint8 (H/4, W/4, 3) or None. An LR read from an LR folder, used
+            instead of the bicubic of `hr` (`paired_folder_source`).
     """
 
     name: str
     hr: np.ndarray
     gray: bool = False
+    lr: np.ndarray | None = None  # given LR (e.g. from `srfm degrade`) instead of step 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +188,49 @@ def folder_source(path: str | os.PathLike) -> ImageSource:
         images=lambda: _FolderImages(files),
         skipped_note=listing.skipped_note(),
     )
+
+
+def paired_folder_source(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike) -> ImageSource:
+    """HR images with given LR images (e.g. written by `srfm degrade`), paired by file stem.
+
+    Every HR image needs exactly one LR file of the same stem (any extension) whose size is
+    the mod-cropped HR's divided by 4; the row is named `<HR name> (<LR folder name>)`.
+
+    Raises:
+        FileNotFoundError: a folder does not exist.
+        ValueError: an HR image without LR, or a stem with several LR files (one line).
+    """
+    hr_source = folder_source(hr_dir)
+    folder = Path(lr_dir).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"LR folder not found: {folder}")
+    by_stem: dict[str, list[Path]] = {}
+    for p in folder.iterdir():
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+            by_stem.setdefault(p.stem, []).append(p)
+    hr_files = sorted(
+        p for p in Path(hr_dir).expanduser().iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+    pairs = []
+    for hr_path in hr_files:
+        found = by_stem.get(hr_path.stem, [])
+        if len(found) != 1:
+            problem = "no LR file" if not found else f"{len(found)} LR files"
+            raise ValueError(f"{problem} for {hr_path.name} in {folder} (LR files are paired by stem)")
+        pairs.append((hr_path, found[0]))
+
+    def images() -> Iterator[EvalImage]:
+        from keras_srfm.inference import read_image
+
+        for hr_path, lr_path in pairs:
+            image = read_hr(hr_path)
+            try:
+                lr = read_image(lr_path).rgb
+            except (ValueError, OSError) as err:
+                raise ValueError(f"cannot read image {lr_path}: {err}") from err
+            yield dataclasses.replace(image, lr=lr)
+
+    return ImageSource(f"{hr_source.name} ({folder.name})", len(pairs), images)
 
 
 def tfds_name(name: str) -> str:
@@ -309,12 +355,19 @@ def evaluate_image(
     Returns:
         (scores, sr): the metrics dict of `score` and the uint8 SR image.
     """
-    hr, lr = degrade(image.hr, scale)
+    if image.lr is None:
+        hr, lr = degrade(image.hr, scale)
+    else:
+        hr, lr = mod_crop(np.asarray(image.hr, dtype=np.uint8), scale), image.lr
+        if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
+            raise ValueError(
+                f"{image.name}: LR {lr.shape[1]}x{lr.shape[0]} is not the mod-cropped HR "
+                f"{hr.shape[1]}x{hr.shape[0]} divided by {scale}"
+            )
     sr = np.asarray(upscaler(lr))
     if sr.shape != hr.shape or sr.dtype != np.uint8:
-        raise ValueError(
-            f"{image.name}: the model must return uint8 {hr.shape}. Received: {sr.dtype} {sr.shape}"
-        )
+        raise ValueError(f"the model must return uint8 {hr.shape}. Received: {sr.dtype} {sr.shape}")
+    # A ValueError (e.g. too small for VIF or NIQE) names no file: `evaluate_source` adds it.
     return score(hr, sr, image.gray, scale, metrics), sr
 
 

@@ -1,5 +1,5 @@
 """Network interpolation (`srfm blend`, `srfm upscale --blend`) and the alpha sweep, on tiny
-generators; the model-argument seam (`keras_srfm.shipped`)."""
+generators; the model-argument seam (`keras_srfm.presets`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import blend, cli, evaluation, metrics, shipped
+from keras_srfm import blend, cli, evaluation, metrics, presets
 from keras_srfm.models.generator import build_generator
 
 
@@ -218,16 +218,14 @@ def test_resolve_model_path(tmp_path: Path, generators: dict[str, Path]) -> None
         (root / name).mkdir(parents=True)
         (root / name / f"{name}.keras").write_bytes(b"")
     (root / "empty").mkdir()
-    assert list(shipped.shipped_models(root)) == [
+    assert [m.name for m in presets.list_models(root)] == [
         "srfm_mp",
         "srfm_pva_vgg34",
         "srfm_pcsa",
         "srfm_pcsva_vgg34",
         "zzz",
     ]
-    assert shipped.resolve_model_path("srfm_mp", root) == root / "srfm_mp" / "srfm_mp.keras"
-    assert shipped.resolve_model_path(generators["a"], root) == generators["a"]
-    with pytest.raises(FileNotFoundError, match="shipped: srfm_mp, srfm_pcsa"):
-        shipped.resolve_model_path("srfm_nope", root)
-    with pytest.raises(ValueError, match="not a generator"):
-        shipped.resolve_model_path("bicubic", root)
+    assert presets.resolve_model("srfm_mp", root) == root / "srfm_mp" / "srfm_mp.keras"
+    assert presets.resolve_model(generators["a"], root) == generators["a"]
+    with pytest.raises(FileNotFoundError, match="shipped: srfm_mp, srfm_pva_vgg34"):
+        presets.resolve_model("srfm_nope", root)

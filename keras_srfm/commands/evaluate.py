@@ -36,6 +36,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="folder of HR images; repeatable. Its name (or its parent's, for .../Set5/HR) names the row",
     )
     p.add_argument(
+        "--lr-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="LR images for the i-th --hr-dir (e.g. from `srfm degrade`), paired by file stem, "
+        "used instead of the bicubic LR; give one per --hr-dir",
+    )
+    p.add_argument(
         "--dataset",
         action="append",
         default=[],
@@ -84,7 +92,14 @@ def run(args: argparse.Namespace) -> int:
 
         load_niqe_params()  # a missing parameter file fails now, in one line
     # Check every input before the (slow) model load and evaluation.
-    sources = [evaluation.folder_source(d) for d in args.hr_dir]
+    if args.lr_dir and len(args.lr_dir) != len(args.hr_dir):
+        raise CommandError(
+            f"give one --lr-dir per --hr-dir. Received: {len(args.hr_dir)} --hr-dir, {len(args.lr_dir)} --lr-dir"
+        )
+    if args.lr_dir:
+        sources = [evaluation.paired_folder_source(h, lr) for h, lr in zip(args.hr_dir, args.lr_dir, strict=True)]
+    else:
+        sources = [evaluation.folder_source(d) for d in args.hr_dir]
     sources += [evaluation.tfds_source(n, args.data_dir, args.manual_dir) for n in args.dataset]
     names = evaluation.unique_names([s.name for s in sources])
     # ... and every output: a bad --json / --csv / --save-sr fails now, not after the run.
@@ -121,7 +136,13 @@ def run(args: argparse.Namespace) -> int:
 
     print(evaluation.markdown_table(upscaler.name, results))
     if args.json:
-        evaluation.write_json(args.json, evaluation.results_json(upscaler.name, results))
+        document = evaluation.results_json(upscaler.name, results)
+        if args.lr_dir:  # LR read from the folders, not made by bicubic (step 3)
+            document["protocol"] = document["protocol"].replace(
+                "LR = MATLAB bicubic 1/4 on uint8", "LR = the given LR file (paired by stem)"
+            )
+            document["lr_dirs"] = [str(d) for d in args.lr_dir]
+        evaluation.write_json(args.json, document)
     if args.csv:
         evaluation.atomic_write(args.csv, evaluation.results_csv(results))
     failed = sum(len(r.failed) for r in results)

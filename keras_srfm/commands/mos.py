@@ -22,11 +22,11 @@ def _study_models(args: argparse.Namespace) -> dict[str, str]:
     Shipped names become their `.keras` files; other specs go to `load_upscaler` unchanged.
     """
     from keras_srfm.cli import CommandError
-    from keras_srfm.shipped import models_root, resolve_model_path, shipped_models
+    from keras_srfm.presets import list_models, models_root, resolve_model
 
     models: dict[str, str] = {}
     if args.shipped:
-        models = {name: str(path) for name, path in shipped_models().items()}
+        models = {m.name: str(m.keras_file) for m in list_models()}
         if not models:
             raise CommandError(
                 f"--shipped: no shipped models (<name>/<name>.keras) in {models_root()}"
@@ -35,7 +35,7 @@ def _study_models(args: argparse.Namespace) -> dict[str, str]:
         if name in models:
             raise ValueError(f"Model names must be unique. Received: {name!r} twice")
         keep = spec in ("default", "bicubic", "nearest")
-        models[name] = spec if keep else str(resolve_model_path(spec))
+        models[name] = spec if keep else str(resolve_model(spec))
     return models
 
 

@@ -39,12 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     files = list(args.results)
     if args.shipped:
-        from keras_srfm.shipped import shipped_models
+        from keras_srfm.presets import list_models
 
         files += [
-            path.parent / "evaluation.json"
-            for path in shipped_models().values()
-            if (path.parent / "evaluation.json").is_file()
+            m.folder / "evaluation.json" for m in list_models() if (m.folder / "evaluation.json").is_file()
         ]
     if not str(args.output).lower().endswith(".png"):
         raise ValueError(f"the figure must be a .png file. Received: {args.output}")
