@@ -214,3 +214,60 @@ def test_srfm_export_cli(generator, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert main(["export", "--model", str(tmp_path / "nope.keras"), "--output", str(tmp_path)]) == 2
     assert "model not found" in capsys.readouterr().err
+
+
+# === Pixel budget ===
+
+BUDGET = 64 * 64
+
+
+@pytest.fixture(scope="module")
+def budgeted(generator, tmp_path_factory):
+    version_dir = export_saved_model(
+        generator, tmp_path_factory.mktemp("budget"), name="b", max_pixels=BUDGET
+    )
+    return version_dir, tf.saved_model.load(str(version_dir))
+
+
+def _encoded(image: np.ndarray | Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_budget_is_recorded_in_the_metadata(budgeted, exported):
+    meta = json.loads((budgeted[0] / "assets.extra" / "srfm_model.json").read_text())
+    assert meta["max_pixels"] == BUDGET
+    default = json.loads((exported[1] / "assets.extra" / "srfm_model.json").read_text())
+    from keras_srfm.export.saved_model import DEFAULT_MAX_PIXELS
+
+    assert default["max_pixels"] == DEFAULT_MAX_PIXELS
+
+
+def test_serving_default_refuses_a_batch_over_budget(budgeted):
+    fn = budgeted[1].signatures["serving_default"]
+    assert fn(images=tf.constant(_image(64, 64)[None]))["upscaled"].shape == (1, 256, 256, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="the batch exceeds the pixel budget"):
+        fn(images=tf.constant(np.stack([_image(64, 64)] * 2)))  # 2 * 4096 pixels
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP"])
+def test_serving_bytes_refuses_a_small_file_of_huge_dimensions(budgeted, fmt):
+    """A 3000x3000 single-colour image is a small file (PNG: 33 KB here) of 9e6 pixels > budget."""
+    fn = budgeted[1].signatures["serving_bytes"]
+    small = _encoded(_image(16, 16), fmt)
+    huge = _encoded(Image.new("RGB", (3000, 3000), (200, 120, 40)), fmt)
+    if fmt == "PNG":
+        assert len(huge) < 100_000  # vs 27 MB decoded, and ~144 GB through the network
+    assert len(fn(image_bytes=tf.constant([small]))["png_bytes"].numpy()) == 1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="an image exceeds the pixel budget"):
+        fn(image_bytes=tf.constant([small, huge]))
+
+
+def test_png_header_is_checked_before_decoding(budgeted):
+    """A PNG header claiming 100000x100000 pixels (a decompression bomb) is refused, not decoded."""
+    header = _encoded(_image(4, 4), "PNG")
+    bomb = header[:16] + (100_000).to_bytes(4, "big") * 2 + header[24:]  # IHDR width and height
+    fn = budgeted[1].signatures["serving_bytes"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="exceeds the pixel budget"):
+        fn(image_bytes=tf.constant([bomb]))
