@@ -40,6 +40,9 @@ COMMANDS = (
     "compare",
     "mos",
     "models",
+    "blend",
+    "plot_pd",
+    "degrade",
 )
 
 # Level used when neither --verbose nor TF_CPP_MIN_LOG_LEVEL is given: errors surface as

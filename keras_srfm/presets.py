@@ -36,6 +36,8 @@ CARD_FILE = "MODEL_CARD.md"
 # Files of a model folder that a wheel carries (the SavedModel `1/` is left out: see docs/install.md).
 WHEEL_FILES = ("{name}.keras", "{name}*.tflite", CARD_FILE, "evaluation.json")
 RESIZE_METHODS = ("bicubic", "nearest")
+# The paper's order of its models (Table I, Fig. 3): how shipped variants are listed.
+PAPER_ORDER = ("mp", "pva", "pca", "pcsa", "pcsva")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -98,13 +100,22 @@ def _shipped_model(folder: Path) -> ShippedModel | None:
     )
 
 
+def _paper_rank(name: str) -> tuple[int, str]:
+    """Sort key: `srfm_<variant>[_suffix]` in the paper's order, other names after, by name."""
+    match = re.fullmatch(r"srfm_([a-z]+)(?:_.*)?", name)
+    variant = match.group(1) if match else ""
+    rank = PAPER_ORDER.index(variant) if variant in PAPER_ORDER else len(PAPER_ORDER)
+    return rank, name
+
+
 def list_models(root: str | os.PathLike | None = None) -> list[ShippedModel]:
-    """Every shipped model under `root` (default: `models_root()`), sorted by name."""
+    """Every shipped model under `root` (default: `models_root()`), in the paper's order
+    (M_p, M_pva, M_pca, M_pcσa, M_pcσva), other names after them by name."""
     root = Path(root) if root is not None else models_root()
     if not root.is_dir():
         return []
-    found = (_shipped_model(p) for p in sorted(root.iterdir()) if p.is_dir())
-    return [model for model in found if model is not None]
+    found = (_shipped_model(p) for p in root.iterdir() if p.is_dir())
+    return sorted((model for model in found if model is not None), key=lambda m: _paper_rank(m.name))
 
 
 def default_model_name(root: str | os.PathLike | None = None) -> str:
