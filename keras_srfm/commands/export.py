@@ -13,7 +13,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "any size -> uint8 x4) and serving_bytes (PNG/JPEG bytes -> PNG bytes).",
     )
     p.add_argument(
-        "--model", required=True, help="a .keras generator file, or 'default' (exported_models/)"
+        "--model",
+        required=True,
+        help="a .keras generator file, a shipped model's name (see `srfm models`) or 'default'",
     )
     p.add_argument(
         "--output",
