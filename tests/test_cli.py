@@ -70,8 +70,9 @@ def test_missing_extra_names_the_pip_command(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # import fails as if not installed
     model = tmp_path / "m.tflite"
     model.write_bytes(b"")
-    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
-    status = cli.main(["evaluate", "--model", str(model), "--hr-dir", str(tmp_path)])
+    (tmp_path / "hr").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "hr" / "a.png")
+    status = cli.main(["evaluate", "--model", str(model), "--hr-dir", str(tmp_path / "hr")])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and err == [
         'srfm evaluate: error: this needs the optional package ai_edge_litert: '

@@ -36,6 +36,9 @@ def shipped(tmp_path: Path, tiny_keras: Path, monkeypatch: pytest.MonkeyPatch) -
     (root / "notes").mkdir()  # no notes/notes.keras: not a model
     (root / "DEFAULT").write_text("srfm_b\n")
     monkeypatch.setenv(presets.MODELS_DIR_ENV, str(root))
+    from keras_srfm import inference
+
+    monkeypatch.setattr(inference, "EXPORTED_MODELS_DIR", root)  # read once, at its import
     return root
 
 

@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=512 * 512,
         help="pixel budget: larger requests (serving_default: B*H*W) or images (serving_bytes: "
-        "H*W) get InvalidArgument instead of exhausting memory; ~16 KB per LR pixel",
+        "H*W) get InvalidArgument instead of exhausting memory; the paper network needs 16 to 23 KB per LR pixel",
     )
     p.set_defaults(func=run)
 

@@ -12,7 +12,7 @@ with two signatures built by Keras 3's `keras.export.ExportArchive`:
 
 Both signatures refuse inputs above a pixel budget, `max_pixels` LR pixels, with an
 `InvalidArgument` error instead of exhausting memory (the network runs untiled here, and needs
-about 16 KB per LR pixel: 1 GB for 256x256). `serving_default` counts the whole batch
+16 to 23 KB per LR pixel: 1 to 1.5 GB for 256x256). `serving_default` counts the whole batch
 (B * H * W); `serving_bytes` counts each image, read from the PNG header or the JPEG frame
 before anything is decoded (other formats: after decoding), so a small file with huge
 dimensions is refused cheaply. The budget is set at export time (`srfm export --max-pixels`,
@@ -34,8 +34,8 @@ from typing import Any
 from keras_srfm.inference import METADATA_FILE, load_keras_generator, receptive_radius
 
 DEFAULT_NAME = "srfm"
-# LR pixels per request (serving_default) or per image (serving_bytes): 512 x 512, about 4 GB
-# for the paper-size generator at ~16 KB per LR pixel.
+# LR pixels per request (serving_default) or per image (serving_bytes): 512 x 512, 4 to 6 GB
+# for the paper-size generator at 16 to 23 KB per LR pixel.
 DEFAULT_MAX_PIXELS = 512 * 512
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGES_SIGNATURE = "serving_default"
