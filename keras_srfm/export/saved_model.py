@@ -201,6 +201,9 @@ def export_saved_model(
         raise FileExistsError(f"{target} already exists (use --overwrite or another --version)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}.tmp-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide the model from another server user
     try:
         build_export_archive(model, max_pixels).write_out(str(tmp), verbose=False)
         extra = tmp / "assets.extra"  # TF Serving ignores this folder apart from warm-up data.
