@@ -106,10 +106,11 @@ def test_import_is_cheap():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("first", ["keras_srfm", "keras"])
+@pytest.mark.parametrize("first", ["keras_srfm", "keras", "keras_srfm.models.layers"])
 def test_import_keras_srfm_registers_the_layers(tiny_keras, first):
-    """`keras.saving.load_model(..., safe_mode=True)` works after `import keras_srfm`, in either order."""
-    second = "keras" if first == "keras_srfm" else "keras_srfm"
+    """`keras.saving.load_model(..., safe_mode=True)` works after `import keras_srfm`, in either
+    order, and when a module of the package is the first to import Keras (a circular import)."""
+    second = "keras_srfm" if first == "keras" else "keras"
     code = (f"import {first}, {second}; import keras; "
             f"m = keras.saving.load_model({str(tiny_keras)!r}, safe_mode=True); print(m.count_params())")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
