@@ -38,6 +38,7 @@ COMMANDS = (
     "convert",
     "demo",
     "compare",
+    "bench",
     "mos",
     "models",
     "blend",

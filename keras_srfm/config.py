@@ -263,6 +263,14 @@ class DataConfig(_Config):
     def hr_patch(self) -> int:
         return self.lr_patch * self.scale
 
+    def to_dict(self) -> dict[str, Any]:
+        """As `_Config.to_dict`, but a bicubic config leaves out `degradation` and `realistic`,
+        so it serialises as before those fields existed (older run directories still resume)."""
+        values = super().to_dict()
+        if self.degradation == "bicubic":
+            del values["degradation"], values["realistic"]
+        return values
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(_Config):
@@ -307,6 +315,8 @@ class TrainConfig(_Config):
             )
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0. Received: warmup_steps={self.warmup_steps}")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1. Received: keep_checkpoints={self.keep_checkpoints}")
         if self.mixed_precision not in ("off", "float16", "bfloat16"):
             raise ValueError(
                 f"mixed_precision must be off, float16 or bfloat16. Received: mixed_precision={self.mixed_precision!r}"

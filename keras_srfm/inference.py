@@ -271,7 +271,8 @@ class KerasUpscaler(Upscaler):
         model: keras.Model. The generator (e.g. from `build_generator`).
         name: str. Defaults to the model's name.
         jit_compile: bool. Compile with XLA (one compilation per tile shape). Defaults to False.
-        tile_size, tile_overlap: see `Upscaler`.
+        tile_size: int or None. See `Upscaler`.
+        tile_overlap: int or None. See `Upscaler`.
     """
 
     def __init__(
@@ -361,7 +362,8 @@ class TFLiteUpscaler(Upscaler):
     Args:
         path: Path. The `.tflite` file (float32 [0, 1] or uint8 input).
         num_threads: int or None. Interpreter threads; None uses every core.
-        tile_size, tile_overlap: see `Upscaler`.
+        tile_size: int or None. See `Upscaler`.
+        tile_overlap: int or None. See `Upscaler`.
     """
 
     def __init__(

@@ -250,7 +250,7 @@ def vif(reference: np.ndarray, test: np.ndarray, shave: int = 4, y_channel: bool
     Sheikh & Bovik's `vifp_mscale` (sigma_n^2 = 2, data in [0, 255]), the variant of
     `sewar.full_ref.vifp`. In RGB mode the per-channel values are averaged, as sewar does.
     Note: the paper's published VIF values are not reproduced by this (or the wavelet) VIF on
-    the bicubic baseline; see the README section "Evaluate".
+    the bicubic baseline; see docs/evaluation.md, "Bicubic baseline".
 
     Args:
         reference: np.ndarray uint8 (H, W, 3), or gray (H, W). Ground truth.

@@ -67,6 +67,28 @@ def load_pairs(dirs: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return hrs, lrs
 
 
+def load_degraded(dirs: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(HR, LR) pairs of `srfm degrade --copies K` training sets (realistic degradations,
+    Real-ESRGAN style; issue 18): each HR image once per LR copy."""
+    from PIL import Image
+
+    from keras_srfm.commands.degrade import training_pairs  # imports no TensorFlow
+
+    hrs, lrs = [], []
+    for folder in dirs:
+        for hr_path, lr_paths in training_pairs(folder):
+            hr = np.asarray(Image.open(hr_path).convert("RGB"))
+            if min(hr.shape[:2]) < LR_SIZE * SCALE:
+                continue
+            for lr_path in lr_paths:
+                lr = np.asarray(Image.open(lr_path).convert("RGB"))
+                if lr.shape[0] * SCALE != hr.shape[0] or lr.shape[1] * SCALE != hr.shape[1]:
+                    raise SystemExit(f"{lr_path}: not 1/{SCALE} of {hr_path}")
+                hrs.append(hr)
+                lrs.append(lr)
+    return hrs, lrs
+
+
 def crop_pool(hrs: list, lrs: list, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`8 * draws` aligned LR/HR crops, images drawn with probability proportional to area."""
     rng = np.random.default_rng(seed)
@@ -253,6 +275,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--vgg-weights", help="local VGG19 weights .h5 (full, or truncated at a block)")
     p.add_argument("--init", required=True, help="generator .keras to start from")
     p.add_argument("--data", nargs="+", required=True, help="folders of HR training images")
+    p.add_argument("--degraded", action="store_true",
+                   help="--data are `srfm degrade --copies K` sets (HR/ + LR/), not HR folders")
     p.add_argument("--bench", help="folder of HR images for the learning curve (monitoring only)")
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, required=True)
@@ -280,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     run_info = {"args": vars(args), "device": str(jax.devices()[0]), "jax": jax.__version__, "keras": keras.__version__}
     print(json.dumps(run_info), flush=True)
 
-    hrs, lrs = load_pairs(args.data)
+    hrs, lrs = load_degraded(args.data) if args.degraded else load_pairs(args.data)
     pool_lr, pool_hr = crop_pool(hrs, lrs, args.pool_draws, args.seed)
     bench = load_bench(args.bench) if args.bench else []
     print(f"{len(hrs)} training images, {len(pool_lr)} crops, {len(bench)} bench images; "
