@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -22,6 +23,13 @@ ROOT = Path(__file__).resolve().parents[1] / "exported_models"
 # (PSNR to 0.01 dB, SSIM and VIF to 0.001), which the last assertion of the test checks.
 KERNEL_PATH_TOLERANCE = {"psnr": 5e-5, "ssim": 2e-6, "vif": 1e-5, "niqe": 6e-3}
 MODELS = sorted(p for p in ROOT.iterdir() if (p / "MODEL_CARD.md").is_file()) if ROOT.is_dir() else []
+
+
+@pytest.fixture(autouse=True)
+def _release_loaded_models():
+    """Collect each test's loaded SavedModels right after it, not while a later one runs."""
+    yield
+    gc.collect()
 
 
 def _image() -> np.ndarray:

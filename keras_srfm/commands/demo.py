@@ -22,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         default="default",
-        help="'default' (the model in exported_models/), a .keras file, a SavedModel folder, "
+        help="'default' (the default shipped model), a shipped model's name (see `srfm models`), "
+        "a .keras file, a SavedModel folder, "
         "a .tflite file, 'bicubic' or 'nearest' (default: default)",
     )
     p.add_argument(
