@@ -288,12 +288,12 @@ def test_remove_stale_parts_spares_live_writers_and_fresh_legacy_files(tmp_path)
 def test_upscale_loaded_reattaches_bicubic_alpha_and_keeps_gray():
     rgb, alpha = _image(5, 6), _image(5, 6, seed=4)[..., 0]
     upscaler = load_upscaler("nearest")
-    out = upscale_loaded(upscaler, inference.LoadedImage(rgb, alpha))
+    out = upscale_loaded(upscaler, inference.LoadedImage(rgb, alpha)).to_pil()
     assert out.mode == "RGBA" and out.size == (24, 20)
     np.testing.assert_array_equal(np.asarray(out)[..., 3], imresize(alpha, scale=4))
     np.testing.assert_array_equal(np.asarray(out)[..., :3], nearest(rgb, 4))
     gray = np.repeat(rgb[..., :1], 3, axis=-1)
-    out = upscale_loaded(upscaler, inference.LoadedImage(gray, alpha, grayscale=True))
+    out = upscale_loaded(upscaler, inference.LoadedImage(gray, alpha, grayscale=True)).to_pil()
     assert out.mode == "LA"
     np.testing.assert_array_equal(np.asarray(out)[..., 0], nearest(rgb[..., 0], 4))
 
@@ -331,7 +331,7 @@ def test_expand_inputs(tmp_path):
     found = inference.expand_inputs(
         [str(tmp_path), str(tmp_path / "*.png"), "missing.png", str(tmp_path / "*.bmp")]
     )
-    names = [(spec.split(os.sep)[-1], path is not None) for spec, path in found]
+    names = [(spec.split(os.sep)[-1], path is not None) for spec, path, _ in found]
     assert names == [
         ("a.jpg", True),
         ("b.png", True),
