@@ -806,7 +806,7 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def _to_uint16(image: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(image, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    return np.rint(np.clip(image.astype(np.float64), 0.0, 1.0) * 65535.0).astype(np.uint16)
 
 
 def upscale_loaded(

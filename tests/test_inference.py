@@ -105,6 +105,20 @@ def test_keras_upscaler_tiled_matches_untiled_uint8(generator):
         assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
+def test_keras_upscaler_float_path_keeps_float_precision(generator):
+    """The 16-bit path: float32 in, float32 out, no 8-bit step; tiled equals untiled."""
+    image = np.random.default_rng(2).random((37, 53, 3)).astype("float32")
+    reference = np.clip(generator(image[None], training=False).numpy()[0], 0.0, 1.0)
+    for tile in (0, 20):
+        upscaler = KerasUpscaler(generator, tile_size=tile)
+        assert upscaler.float_native
+        result = upscaler.upscale_float(image)
+        assert result.dtype == np.float32 and result.shape == (148, 212, 3)
+        assert np.abs(result - reference).max() <= 1e-5  # the tiling bound measured above
+    # Not quantised to 8 bits: most values lie between two multiples of 1/255.
+    assert (np.abs(reference * 255 - np.rint(reference * 255)) > 0.01).mean() > 0.9
+
+
 def test_upscaler_rejects_bad_input_and_bad_tiles(generator):
     with pytest.raises(ValueError, match="uint8"):
         KerasUpscaler(generator)(np.zeros((8, 8, 3), np.float32))
