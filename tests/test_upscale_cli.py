@@ -188,6 +188,11 @@ def test_folder_files_it_does_not_read_are_named(capsys, images, tmp_path):
     notes = [line for line in err.splitlines() if "skipped 1 file(s)" in line]
     assert len(notes) == 1 and notes[0].endswith(": notes.txt")
     assert "anim_x4.png" in os.listdir(tmp_path / "out")
+    status, err = _upscale(
+        capsys, str(images / "anim.gif"), "-o", str(tmp_path / "same"), "--model", "nearest",
+        "--format", "same",
+    )  # fmt: skip
+    assert status == 0 and os.listdir(tmp_path / "same") == ["anim_x4.png"], err
 
 
 def test_16_bit_input_runs_the_keras_model_in_float(capsys, tmp_path, model_file):

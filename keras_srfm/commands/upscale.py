@@ -80,7 +80,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     size.add_argument(
         "--height", type=int, default=None, metavar="H", help="final height (aspect kept alone)"
     )
-    p.add_argument("--format", default="png", choices=FORMATS, help="output format (default: png)")
+    p.add_argument(
+        "--format",
+        default="png",
+        choices=FORMATS,
+        help="output format; 'same' keeps the input's (GIF gives PNG) (default: png)",
+    )
     p.add_argument(
         "--quality",
         type=int,
@@ -130,8 +135,16 @@ def _check_output_dir(path: Path) -> None:
 
 
 def _output_path(relative: Path, args: argparse.Namespace) -> Path:
-    """`--output-dir / <sub-folders> / <stem><suffix>.<format>`."""
+    """`--output-dir / <sub-folders> / <stem><suffix>.<format>`.
+
+    `--format same` keeps the input's extension, except one that cannot be written (GIF),
+    which gives PNG.
+    """
+    from keras_srfm.formats import OUTPUT_FORMATS
+
     ext = relative.suffix.lower() if args.format == "same" else "." + args.format
+    if ext not in OUTPUT_FORMATS:
+        ext = ".png"
     return Path(args.output_dir) / relative.parent / f"{relative.stem}{args.suffix}{ext}"
 
 
