@@ -34,6 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from keras_srfm import formats, image_io
 from keras_srfm.image_io import ImageMetadata
+from keras_srfm.presets import models_root, resolve_model
 
 SCALE = 4
 # Tile edge (LR pixels, overlap included) used when `tile_size` is None: a paper-size generator
@@ -43,7 +44,7 @@ DEFAULT_TILE_SIZE = 256
 # generator's radius is 36 LR pixels (16 blocks); see `receptive_radius`.
 FALLBACK_OVERLAP = 40
 DEFAULT_MAX_PIXELS = 64_000_000  # Refuse larger inputs (decompression bombs); --max-pixels.
-EXPORTED_MODELS_DIR = Path(__file__).resolve().parents[1] / "exported_models"
+EXPORTED_MODELS_DIR = models_root()  # source tree, else the wheel's copy (keras_srfm.presets)
 METADATA_FILE = "srfm_model.json"  # Written by keras_srfm.export into SavedModel assets.extra/.
 IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # what `read_image` reads (Pillow)
 
@@ -308,7 +309,8 @@ class KerasUpscaler(Upscaler):
         model: keras.Model. The generator (e.g. from `build_generator`).
         name: str. Defaults to the model's name.
         jit_compile: bool. Compile with XLA (one compilation per tile shape). Defaults to False.
-        tile_size, tile_overlap: see `Upscaler`.
+        tile_size: int or None. See `Upscaler`.
+        tile_overlap: int or None. See `Upscaler`.
     """
 
     def __init__(
@@ -410,7 +412,8 @@ class TFLiteUpscaler(Upscaler):
     Args:
         path: Path. The `.tflite` file (float32 [0, 1] or uint8 input).
         num_threads: int or None. Interpreter threads; None uses every core.
-        tile_size, tile_overlap: see `Upscaler`.
+        tile_size: int or None. See `Upscaler`.
+        tile_overlap: int or None. See `Upscaler`.
     """
 
     def __init__(
@@ -583,7 +586,7 @@ def load_upscaler(
     text = os.fspath(spec)
     if text in ("bicubic", "nearest"):
         return ResizeUpscaler(text)
-    path = default_model_path() if text == "default" else Path(text).expanduser()
+    path = default_model_path() if text == "default" else resolve_model(text, EXPORTED_MODELS_DIR)
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")
     if path.is_dir():

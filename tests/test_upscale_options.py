@@ -240,7 +240,7 @@ def test_alpha_by_model_or_bicubic(capsys, photo, tmp_path):
     for mode, expected in (("bicubic", imresize(alpha, scale=4)), ("model", nearest(alpha, 4))):
         out = tmp_path / mode
         status, err = _upscale(
-            capsys, str(src), "-o", str(out), "--model", "nearest", "--alpha", mode
+            capsys, str(src), "-o", str(out), "--model", "nearest", "--alpha-upsampler", mode
         )
         assert status == 0, err
         written = np.asarray(Image.open(out / "a_x4.png"))

@@ -52,6 +52,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "a .tflite file, 'bicubic' or 'nearest' (default: default)",
     )
     p.add_argument(
+        "--blend",
+        nargs=2,
+        default=None,
+        metavar=("A", "B"),
+        help="instead of --model: blend two .keras generators (paths or shipped names), "
+        "theta = (1-alpha) theta_A + alpha theta_B (see `srfm blend`)",
+    )
+    p.add_argument(
+        "--alpha", type=float, default=0.5, help="with --blend: weight of B in [0, 1] (default 0.5)"
+    )
+    p.add_argument(
         "--tile-size",
         type=int,
         default=None,
@@ -95,7 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "TIFF, BMP",
     )
     p.add_argument(
-        "--alpha",
+        "--alpha-upsampler",
         default="bicubic",
         choices=("bicubic", "model"),
         help="how an alpha channel is upscaled: MATLAB bicubic, or by the model as a gray "
@@ -194,7 +205,7 @@ def _upscale_one(path: Path, target: Path, upscaler: Any, args: argparse.Namespa
     if loaded.rgb16 is not None and not upscaler.float_native:
         loaded.notes.append(f"{upscaler.name} takes 8-bit input: 16-bit precision reduced")
     result = inference.upscale_loaded(
-        upscaler, loaded, progress=not args.quiet, alpha=args.alpha, size=size
+        upscaler, loaded, progress=not args.quiet, alpha=args.alpha_upsampler, size=size
     )
     return loaded.notes + inference.write_upscaled(result, target, quality=args.quality)
 
@@ -221,6 +232,32 @@ def _sigterm_as_interrupt() -> Iterator[list[int]]:
         yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _resolve_upscaler(args: argparse.Namespace) -> Any:
+    """The model of `--model`, or the blend of `--blend A B --alpha X`."""
+    from keras_srfm import inference
+    from keras_srfm.cli import CommandError
+
+    if args.blend:
+        if args.model != "default":
+            raise CommandError("give --model or --blend, not both")
+        from keras_srfm.blend import blend_upscaler, check_alpha
+
+        return blend_upscaler(
+            *args.blend,
+            check_alpha(args.alpha),
+            tile_size=args.tile_size,
+            tile_overlap=args.tile_overlap,
+            jit_compile=args.jit,
+        )
+    return inference.load_upscaler(
+        args.model,
+        tile_size=args.tile_size,
+        tile_overlap=args.tile_overlap,
+        jit_compile=args.jit,
+        num_threads=args.threads,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -251,13 +288,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_output_dir(out_dir)
     prepared: set[Path] = set()
     _prepare_folder(out_dir, prepared)
-    upscaler = inference.load_upscaler(
-        args.model,
-        tile_size=args.tile_size,
-        tile_overlap=args.tile_overlap,
-        jit_compile=args.jit,
-        num_threads=args.threads,
-    )
+    upscaler = _resolve_upscaler(args)
     items = inference.expand_inputs(
         args.inputs,
         on_skip=lambda note: print(f"srfm upscale: note: {note}", file=sys.stderr),

@@ -6,11 +6,15 @@ Per source (a TFDS dataset such as `srfm_div2k`, or a folder of HR images):
     -> `patches_per_image` aligned random crops, each with a random symmetry of the square
     -> unbatch -> shuffle buffer
 
-so one expensive decode feeds many patches. Sources are mixed with
+so one expensive decode feeds many patches. With `DataConfig.degradation="realistic"` the
+LR is not the bicubic of the image: each HR patch window goes through Real-ESRGAN's
+second-order degradation (`keras_srfm.data.degradation`, ranges in `DataConfig.realistic`).
+Sources are mixed with
 `tf.data.Dataset.sample_from_datasets`, then batched (`drop_remainder=True`), turned into
 float32 in [0, 1] and prefetched. Everything in the loop is a TensorFlow op (parallel `map`,
 no `py_function`). Randomness is stateless, seeded from `DataConfig.seed`, the input
-pipeline id and the element index, so one seed always gives the same stream.
+pipeline id and the element index (and, for a resumed run, the step it resumes at), so one
+seed always gives the same stream.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from keras_srfm.config import DataConfig
+from keras_srfm.config import DataConfig, DegradationConfig
+from keras_srfm.data.degradation import degrade, to_uint8, usm_sharpen
 from keras_srfm.data.files import list_images
 from keras_srfm.imresize import imresize_tf as _imresize_tf
 
@@ -178,7 +183,10 @@ def _symmetry(
     c = tf.where(t, rows, cols)
     r = tf.where(flip_rows[:, None, None], size - 1 - r, r)
     c = tf.where(flip_cols[:, None, None], size - 1 - c, c)
-    return tf.gather_nd(patches, tf.stack([r, c], axis=-1), batch_dims=1)
+    # An explicit patch index, not `batch_dims=1`: same result, and TensorFlow's batch_dims
+    # path logs a spurious oneDNN error ("supports DT_INT32 only ... AVX-512") on every run.
+    b = tf.broadcast_to(tf.range(tf.shape(patches)[0])[:, None, None], tf.shape(r))
+    return tf.gather_nd(patches, tf.stack([b, r, c], axis=-1))
 
 
 def _augment(lr: tf.Tensor, hr: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -241,6 +249,46 @@ def random_window_patches(
     lr_p = lr_windows[
         :, WINDOW_MARGIN : WINDOW_MARGIN + lr_patch, WINDOW_MARGIN : WINDOW_MARGIN + lr_patch
     ]
+    hr_p = windows[:, pad : pad + lr_patch * scale, pad : pad + lr_patch * scale]
+    return _augment(lr_p, hr_p, aug_seed)
+
+
+def random_degraded_patches(
+    hr: tf.Tensor,
+    seed: tf.Tensor,
+    *,
+    count: int,
+    lr_patch: int,
+    scale: int,
+    config: DegradationConfig,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """As `random_window_patches`, but LR from the realistic degradation of each HR window.
+
+    Each HR window (the patch plus `config.context` LR pixels of context, the image padded
+    symmetrically) is optionally unsharp-masked (`config.usm_target`: the sharpened window is
+    both the chain's input and the target, as in Real-ESRGAN), degraded by
+    `keras_srfm.data.degradation.degrade` and cropped back to the patch. The image's patches
+    share one call, hence its per-call draws (resize factors, modes, final order).
+    """
+    pos_seed, aug_seed, degrade_seed = tf.unstack(tf.random.split(seed, 3))
+    shape = tf.shape(hr)
+    limits = tf.stack([shape[0], shape[1]]) // scale - lr_patch + 1
+    ys, xs = _positions(pos_seed, count, limits)
+    margin = config.context
+    pad = margin * scale
+    padded = tf.pad(hr, [[pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+    windows = _crop(padded, ys * scale, xs * scale, (lr_patch + 2 * margin) * scale)
+    if config.usm_target:
+        windows = to_uint8(
+            usm_sharpen(
+                tf.cast(windows, tf.float32) / 255.0,
+                config.usm_weight,
+                config.usm_threshold,
+                config.usm_radius,
+            )
+        )
+    lr_windows = degrade(windows, degrade_seed, config).lr
+    lr_p = lr_windows[:, margin : margin + lr_patch, margin : margin + lr_patch]
     hr_p = windows[:, pad : pad + lr_patch * scale, pad : pad + lr_patch * scale]
     return _augment(lr_p, hr_p, aug_seed)
 
@@ -331,14 +379,19 @@ def patch_stream(
     """Endless, shuffled uint8 `(lr_patch, hr_patch)` pairs from one source (not batched)."""
     ctx = input_context or tf.distribute.InputContext()
     kwargs = {"count": config.patches_per_image, "lr_patch": config.lr_patch, "scale": config.scale}
+    realistic = config.degradation == "realistic"
     if source.kind == "folder":
-        images = _folder_images(source, config, ctx, seed, cache, lr_from)
+        # The realistic LR is made per patch: load HR only, as for lr_from="window".
+        images = _folder_images(source, config, ctx, seed, cache, "window" if realistic else lr_from)
     else:
         images = _tfds_images(source, config, ctx, seed, cache)
-        lr_from = "image"  # TFDS examples carry their LR
+        lr_from = "image"  # TFDS examples carry their LR (unused when realistic)
 
     def cut(index: tf.Tensor, pair: Any) -> tuple[tf.Tensor, tf.Tensor]:
         image_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        if realistic:
+            hr = pair if source.kind == "folder" else pair[1]
+            return random_degraded_patches(hr, image_seed, config=config.realistic, **kwargs)
         if lr_from == "window":
             return random_window_patches(pair, image_seed, **kwargs)
         return random_patches(pair[0], pair[1], image_seed, **kwargs)
@@ -359,6 +412,7 @@ def make_dataset_fn(
     *,
     cache: bool | None = None,
     lr_from: str = "image",
+    start_step: int = 0,
 ) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
     """A `dataset_fn` for `strategy.distribute_datasets_from_function` (Sec. V-A input).
 
@@ -373,6 +427,9 @@ def make_dataset_fn(
         lr_from: str. For folders: `"image"` makes LR from the whole mod-cropped HR image
             (default); `"window"` from each patch's HR window with context, which gives
             the same pixels at a fraction of the cost (see `random_window_patches`).
+        start_step: int. The training step the stream starts at. A resumed run (> 0) gets
+            a stream reseeded from it, so it does not replay the patches of steps 0, 1, ...;
+            0 gives the stream of `config.seed` alone. Defaults to 0.
 
     Returns:
         `dataset_fn(input_context) -> tf.data.Dataset` of endless `(lr, hr)` float32 batches
@@ -400,6 +457,12 @@ def make_dataset_fn(
             source.spec, source.kind, source.num_images, weight, ", cached" if cached else "",
         )  # fmt: skip
 
+    if start_step < 0:
+        raise ValueError(f"start_step must be >= 0. Received: start_step={start_step}")
+
+    def seed_of(*parts: int) -> int:  # fresh runs keep the streams they always had
+        return _seed(config.seed, *parts, *((start_step,) if start_step else ()))
+
     def dataset_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         batch_size = input_context.get_per_replica_batch_size(config.batch_size)
         pipeline = input_context.input_pipeline_id
@@ -408,7 +471,7 @@ def make_dataset_fn(
                 source,
                 config,
                 input_context=input_context,
-                seed=_seed(config.seed, pipeline, index),
+                seed=seed_of(pipeline, index),
                 cache=cached,
                 lr_from=lr_from,
             )
@@ -418,7 +481,7 @@ def make_dataset_fn(
             ds = streams[0]
         else:
             ds = tf.data.Dataset.sample_from_datasets(
-                streams, weights=weights, seed=_seed(config.seed, pipeline, len(streams))
+                streams, weights=weights, seed=seed_of(pipeline, len(streams))
             )
         ds = ds.batch(batch_size, drop_remainder=True)
         ds = ds.map(_to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
@@ -434,7 +497,7 @@ def make_dataset_fn(
 
 
 def make_train_dataset(
-    config: DataConfig, *, cache: bool | None = None, lr_from: str = "image"
+    config: DataConfig, *, cache: bool | None = None, lr_from: str = "image", start_step: int = 0
 ) -> tf.data.Dataset:
     """The training stream for `model.fit`: endless `(lr, hr)` batches of `config.batch_size`.
 
@@ -442,6 +505,7 @@ def make_train_dataset(
         config: DataConfig.
         cache: bool or None. See `make_dataset_fn`.
         lr_from: str. See `make_dataset_fn`.
+        start_step: int. See `make_dataset_fn` (a resumed run's stream is reseeded).
 
     Returns:
         tf.data.Dataset of `(lr, hr)`: float32 in [0, 1], (B, 24, 24, 3) and (B, 96, 96, 3)
@@ -454,4 +518,5 @@ def make_train_dataset(
     model.fit(ds, steps_per_epoch=200)
     ```
     """
-    return make_dataset_fn(config, cache=cache, lr_from=lr_from)(tf.distribute.InputContext())
+    fn = make_dataset_fn(config, cache=cache, lr_from=lr_from, start_step=start_step)
+    return fn(tf.distribute.InputContext())
