@@ -21,8 +21,8 @@ import json
 import math
 import os
 import re
+import secrets
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -982,18 +982,25 @@ def atomic_save(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> No
         write: callable. Writes the whole content to the binary handle it is given.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_part_prefix(path), suffix=PART_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    for _ in range(100):
+        # The name (with this process's pid) is fixed before the file exists, so a signal at
+        # any moment inside `try`, even during the open, still finds the file to delete;
+        # `tempfile.mkstemp` can be interrupted between creating a file and returning its name.
+        tmp = path.parent / f"{_part_prefix(path)}{secrets.token_hex(4)}{PART_SUFFIX}"
+        try:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+            except FileExistsError:
+                continue  # drawn twice: draw again
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+            os.replace(tmp, path)
+            return
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    raise FileExistsError(f"no free temporary name next to {path}")
 
 
 def _pid_running(pid: int) -> bool:
