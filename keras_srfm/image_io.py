@@ -299,10 +299,12 @@ def output_size(
     Sizes are rounded to the nearest pixel (at least 1).
 
     Args:
-        width, height: int. The upright input size.
+        width: int. The upright input's width.
+        height: int. The upright input's height.
         scale: int. The model's factor. Defaults to 4.
         outscale: float or None. Final factor, e.g. 2 or 3.5.
-        out_width, out_height: int or None. Final width and/or height in pixels.
+        out_width: int or None. Final width in pixels.
+        out_height: int or None. Final height in pixels.
 
     Raises:
         ValueError: `outscale` combined with a size, or a value that is not positive.
