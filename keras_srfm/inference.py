@@ -402,6 +402,22 @@ class SavedModelUpscaler(Upscaler):
         y = next(iter(outputs.values())).numpy()[0]
         return y if y.dtype == np.uint8 else to_uint8(y)
 
+    @property
+    def float_native(self) -> bool:
+        """A float signature (e.g. Keras' `model.export`) takes 16-bit precision whole."""
+        return self._input_dtype.is_floating
+
+    def _forward_float(self, image: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        if not self.float_native:
+            return super()._forward_float(image)
+        outputs = self._fn(**{self._input_name: tf.constant(image[None], dtype=self._input_dtype)})
+        y = next(iter(outputs.values())).numpy()[0]
+        if y.dtype == np.uint8:
+            return y.astype(np.float32) / 255.0
+        return np.clip(y, 0.0, 1.0).astype(np.float32)
+
 
 class TFLiteUpscaler(Upscaler):
     """A `.tflite` generator run by the LiteRT interpreter (XNNPACK on CPU).

@@ -119,6 +119,17 @@ def test_keras_upscaler_float_path_keeps_float_precision(generator):
     assert (np.abs(reference * 255 - np.rint(reference * 255)) > 0.01).mean() > 0.9
 
 
+def test_float_saved_model_keeps_float_precision(generator, tmp_path):
+    """A plain `model.export` SavedModel (float32 signature) takes 16-bit input unrounded."""
+    generator.export(str(tmp_path / "sm"), verbose=False)
+    upscaler = inference.load_upscaler(tmp_path / "sm", tile_size=0)
+    assert isinstance(upscaler, inference.SavedModelUpscaler) and upscaler.float_native
+    image = np.random.default_rng(6).random((9, 11, 3)).astype("float32")
+    reference = np.clip(generator(image[None], training=False).numpy()[0], 0.0, 1.0)
+    # Same graph: measured 0.0 here with oneDNN on and off (TF_ENABLE_ONEDNN_OPTS=1 / 0).
+    np.testing.assert_array_equal(upscaler.upscale_float(image), reference)
+
+
 def test_upscaler_rejects_bad_input_and_bad_tiles(generator):
     with pytest.raises(ValueError, match="uint8"):
         KerasUpscaler(generator)(np.zeros((8, 8, 3), np.float32))
