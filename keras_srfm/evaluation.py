@@ -446,10 +446,14 @@ def evaluate_source(
         metrics: names from `METRICS`. Defaults to `DEFAULT_METRICS`. With "niqe", the HR
             images' NIQE is recorded too (`DatasetResult.hr`).
         on_failure: callable or None. Called with (dataset, file name, reason) for each image
-            that cannot be read or scored; the others are still evaluated.
+            that cannot be read or scored, and the others are still evaluated. None (the
+            default) raises instead, at the first such image.
 
     Returns:
         DatasetResult, with the failed images in `failed`.
+
+    Raises:
+        ValueError: naming the dataset and file, when an image fails and `on_failure` is None.
     """
     from tqdm.auto import tqdm
 
@@ -506,8 +510,9 @@ def _first_line(err: BaseException) -> str:
 def _report_failure(
     on_failure: Callable[[str, str, str], None] | None, dataset: str, name: str, reason: str
 ) -> None:
-    if on_failure is not None:
-        on_failure(dataset, name, reason)
+    if on_failure is None:  # strict: a mean over fewer images must not pass unnoticed
+        raise ValueError(f"{dataset}/{name}: {reason}")
+    on_failure(dataset, name, reason)
 
 
 def _save_sr(sr: np.ndarray, gray: bool, path: Path) -> None:
