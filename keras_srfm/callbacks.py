@@ -107,27 +107,40 @@ def read_csv_header(path: Path) -> list[str]:
         return next(csv.reader(f), [])
 
 
-def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> int:
-    """Drops the rows of a CSV log taken after `step` (atomically); returns how many.
+def _read_log(path: Path, steps_per_epoch: int) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and the step of each row of a CSV log ([] when missing or empty).
 
     Rows are keyed by their `step` column; logs written before that column existed by
     `epoch` (the step at the end of epoch e is `(e + 1) * steps_per_epoch`).
     """
-    path = Path(path)
     if not path.exists():
-        return 0
+        return [], [], []
     with path.open(newline="") as f:
-        rows = list(csv.reader(f))
+        rows = [row for row in csv.reader(f) if row]
     if not rows:
-        return 0
+        return [], [], []
     header, body = rows[0], rows[1:]
     if "step" in header:
-        column, at = header.index("step"), (lambda v: int(float(v)))
+        column = header.index("step")
+        steps = [int(float(row[column])) for row in body]
     elif "epoch" in header:
-        column, at = header.index("epoch"), (lambda v: (int(float(v)) + 1) * steps_per_epoch)
+        column = header.index("epoch")
+        steps = [(int(float(row[column])) + 1) * steps_per_epoch for row in body]
     else:
-        return 0
-    kept = [row for row in body if row and at(row[column]) <= step]
+        steps = [0] * len(body)
+    return header, body, steps
+
+
+def last_logged_step(path: str | Path, steps_per_epoch: int) -> int:
+    """The largest step a CSV log holds a row for (0 when none)."""
+    return max(_read_log(Path(path), steps_per_epoch)[2], default=0)
+
+
+def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> int:
+    """Drops the rows of a CSV log taken after `step` (atomically); returns how many."""
+    path = Path(path)
+    header, body, steps = _read_log(path, steps_per_epoch)
+    kept = [row for row, at in zip(body, steps, strict=True) if at <= step]
     dropped = len(body) - len(kept)
     if dropped:
         tmp = path.with_name(f".{path.name}.tmp")

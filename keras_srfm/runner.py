@@ -26,6 +26,7 @@ from keras_srfm.callbacks import (
     ResumableCheckpoint,
     SRSamples,
     StopAtStep,
+    last_logged_step,
     truncate_after_step,
     write_json,
 )
@@ -274,7 +275,6 @@ def _train(
     manager = tf.train.CheckpointManager(
         checkpoint, str(run_dir / "checkpoints"), max_to_keep=run.train.keep_checkpoints
     )
-    step = model.g_optimizer.iterations
     if start == 0 and run.train.init_from:
         load_generator_weights(model.generator, run.train.init_from)
     if changes:
@@ -285,17 +285,7 @@ def _train(
         from keras_srfm.data import make_train_dataset
 
         dataset = make_train_dataset(run.data, start_step=start)
-    callbacks: list[keras.callbacks.Callback] = []
-    if bench_dir:
-        callbacks.append(BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale))
-    # The CSV rows first, then the checkpoint: see keras_srfm.callbacks.
-    callbacks += [
-        HistoryCSV(run_dir / "history.csv", step),
-        ResumableCheckpoint(manager, step),
-        StopAtStep(step, run.train.steps),
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50),
-        _samples_callback(dataset, run_dir, step),
-    ]
+    callbacks = _callbacks(run, run_dir, manager, model.g_optimizer.iterations, dataset, bench_dir)
     per_epoch = run.train.checkpoint_every
     try:
         if start < run.train.steps:
@@ -317,6 +307,27 @@ def _train(
     return model
 
 
+def _callbacks(
+    run: RunConfig,
+    run_dir: Path,
+    manager: tf.train.CheckpointManager,
+    step: tf.Variable,
+    dataset: tf.data.Dataset,
+    bench_dir: str | Path | None,
+) -> list[keras.callbacks.Callback]:
+    """The run's callbacks, in order: the CSV rows first, then the checkpoint (see callbacks)."""
+    callbacks: list[keras.callbacks.Callback] = []
+    if bench_dir:
+        callbacks.append(BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale))
+    return callbacks + [
+        HistoryCSV(run_dir / "history.csv", step),
+        ResumableCheckpoint(manager, step),
+        StopAtStep(step, run.train.steps),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50),
+        _samples_callback(dataset, run_dir, step),
+    ]
+
+
 def resume_state(run_dir: Path, checkpoint: tf.train.Checkpoint, steps_per_epoch: int) -> int:
     """Restores a run folder's newest readable checkpoint and trims its logs to it.
 
@@ -335,13 +346,17 @@ def resume_state(run_dir: Path, checkpoint: tf.train.Checkpoint, steps_per_epoch
     if restored.skipped:
         print(f"srfm train: {restored.describe()}", flush=True)
     if restored.step == 0:
-        traces = [name for name in ("history.csv", "curve.csv") if _has_rows(run_dir / name)]
+        # Rows of the first epoch alone: killed between its row and its checkpoint, nothing lost.
+        traces = [name for name in ("history.csv", "curve.csv")
+                  if last_logged_step(run_dir / name, steps_per_epoch) > steps_per_epoch]
         traces += ["generator.keras"] if (run_dir / "generator.keras").exists() else []
         if traces:
             raise RunStateError(
                 f"{run_dir} holds a trained run ({', '.join(traces)}) but no checkpoint to resume from; "
                 "use a new --run-dir (or move that folder away)"
             )
+        for name in ("history.csv", "curve.csv"):
+            truncate_after_step(run_dir / name, 0, steps_per_epoch)
         print(f"srfm train: starting in {run_dir}", flush=True)
         return 0
     dropped = sum(truncate_after_step(run_dir / name, restored.step, steps_per_epoch)
@@ -355,11 +370,6 @@ def resume_state(run_dir: Path, checkpoint: tf.train.Checkpoint, steps_per_epoch
 def _samples_callback(dataset: tf.data.Dataset, run_dir: Path, step: tf.Variable) -> SRSamples:
     lr, hr = next(iter(dataset.take(1)))
     return SRSamples(run_dir / "logs", lr[:3], hr[:3], step)
-
-
-def _has_rows(csv_path: Path) -> bool:
-    """True when a CSV log holds at least one row below its header."""
-    return csv_path.exists() and len(csv_path.read_text().strip().splitlines()) > 1
 
 
 def export_generator(model: SRFM, path: str | Path, config: GeneratorConfig | None = None) -> Path:
