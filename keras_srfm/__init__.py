@@ -2,12 +2,21 @@
 
 Implements Tej et al., "Enhancing Perceptual Loss with Adversarial Feature Matching for
 Super-Resolution" in TensorFlow / Keras 3. Public API: `build_generator`,
-`build_discriminator`, `SRFM`, `VARIANTS`.
+`build_discriminator`, `SRFM`, `VARIANTS`, `load_generator`, `list_models`.
+
+`import keras_srfm` is enough for `keras.saving.load_model(path, safe_mode=True)` to load any
+`.keras` file the package wrote: its Keras objects (`MeanShift`, `DepthToSpace`,
+`ScaledHeNormal`, `VGGPreprocess`, `LinearWarmup`, and `SRFM` on the TensorFlow backend) are
+registered as soon as Keras is imported, before or after this package. The import itself
+stays cheap: it does not import Keras or TensorFlow.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 from typing import Any
 
 __version__ = "0.1.0"
@@ -24,7 +33,12 @@ _EXPORTS = {
     "LossConfig": "keras_srfm.config",
     "DataConfig": "keras_srfm.config",
     "TrainConfig": "keras_srfm.config",
+    "load_generator": "keras_srfm.presets",
+    "list_models": "keras_srfm.presets",
 }
+
+# Modules whose import registers Keras serialisable objects under the "keras_srfm" package.
+_KERAS_OBJECT_MODULES = ("keras_srfm.models.layers", "keras_srfm.models.vgg", "keras_srfm.schedules")
 
 __all__ = sorted(_EXPORTS)
 
@@ -33,3 +47,41 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'keras_srfm' has no attribute {name!r}")
+
+
+def register_keras_objects() -> None:
+    """Registers every Keras object the package saves (imports Keras, so call it lazily)."""
+    for module in _KERAS_OBJECT_MODULES:
+        importlib.import_module(module)
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        importlib.import_module("keras_srfm.training")  # SRFM imports TensorFlow itself
+
+
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Meta-path hook: once `keras` is imported (by anyone), register the package's objects."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            self._loader = spec.loader
+            spec.loader = self
+        return spec
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__loader__ = module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        register_keras_objects()
+
+
+if "keras" in sys.modules:
+    register_keras_objects()
+elif not any(isinstance(finder, _RegisterAfterKeras) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterKeras())

@@ -8,6 +8,10 @@ input is made from the HR image with MATLAB bicubic (`keras_srfm.evaluation.degr
 Figures are drawn with Pillow only; the small helpers here (`labelled`, `hstack`, `grid`) also
 lay out `srfm demo`.
 
+Without an HR image (`srfm compare --lr photo.jpg`), `slider_page` writes one self-contained
+HTML page instead: per model, a before/after slider between bicubic and the model's output,
+with zoom and pan shared by every panel (images embedded as data URIs; nothing is fetched).
+
 Example:
 >>> hr = evaluation.read_hr("comic.png").hr
 >>> box = auto_box(hr)
@@ -18,13 +22,18 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
+import html
+import io
+import json
 import os
 import re
+import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -37,6 +46,11 @@ BACKGROUND = (255, 255, 255)
 TEXT_COLOUR = (0, 0, 0)
 MIN_BOX = 16  # SSIM's 11x11 window needs some room; smaller crops say little anyway
 OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+PAGE_EXTENSIONS = (".html", ".htm")
+# LR pixels a slider page accepts: each panel embeds a 16x larger PNG (1e6 LR pixels -> 16 MP,
+# tens of MB per model), which is about what a browser tab handles smoothly. --box crops more.
+MAX_PAGE_LR_PIXELS = 1_000_000
+PAGE_TEMPLATE = Path(__file__).with_name("compare_page.html")
 
 
 # === Drawing helpers ===
@@ -235,6 +249,21 @@ def parse_model_specs(specs: Sequence[str]) -> list[tuple[str, str]]:
     return parsed
 
 
+def load_model(spec: str, *, tile_size: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """An upscaler for a model argument: a shipped name or a path (`load_upscaler` resolves it).
+
+    Args:
+        spec: str. Model name or path.
+        tile_size: int or None. LR tile edge (None: the default; 0: no tiling).
+
+    Returns:
+        Upscaler: callable uint8 (H, W, 3) -> uint8 (4H, 4W, 3).
+    """
+    from keras_srfm.inference import load_upscaler
+
+    return load_upscaler(spec, tile_size=tile_size)
+
+
 # === Comparison ===
 
 
@@ -360,3 +389,119 @@ def _full_image_with_box(hr: np.ndarray, box: Box, target_height: int) -> Image.
 def hr_for_figure(hr: np.ndarray) -> np.ndarray:
     """The HR image as the figure shows it: mod-cropped like the protocol's HR."""
     return mod_crop(np.asarray(hr, dtype=np.uint8), SCALE)
+
+
+# === Slider page (LR only) ===
+
+
+def check_page_path(path: str | os.PathLike) -> Path:
+    """Fails early (before any work) on a page path that cannot be written."""
+    path = Path(path)
+    if path.suffix.lower() not in PAGE_EXTENSIONS:
+        raise ValueError(f"--lr writes an HTML page: output must end in .html. Received: {path}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
+    if path.is_dir():
+        raise ValueError(f"output is a folder, not a file. Received: {path}")
+    return path
+
+
+def read_lr(path: str | os.PathLike, box: Box | None = None) -> np.ndarray:
+    """Reads a photo as uint8 RGB (EXIF orientation applied), cropped to `box` (LR pixels).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unreadable image, box outside it, or more than `MAX_PAGE_LR_PIXELS`.
+    """
+    from keras_srfm.inference import read_image
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        rgb = np.asarray(read_image(path).rgb)
+    except ValueError as err:
+        raise ValueError(f"cannot read image {path}: {err}") from err
+    if rgb.dtype != np.uint8:  # a reader that keeps 16 bits: the page shows 8-bit PNGs
+        rgb = np.rint(rgb.astype(np.float64) / np.iinfo(rgb.dtype).max * 255).astype(np.uint8)
+    if box is not None:
+        h, w = rgb.shape[:2]
+        if box.w < 1 or box.h < 1 or box.x + box.w > w or box.y + box.h > h:
+            raise ValueError(f"--box must lie inside the {w}x{h} image. Received: {box}")
+        rgb = box.slice(rgb)
+    h, w = rgb.shape[:2]
+    if h * w > MAX_PAGE_LR_PIXELS:
+        raise ValueError(
+            f"{w}x{h} is too large for one page (at most {MAX_PAGE_LR_PIXELS} LR pixels); "
+            f"choose a region with --box x,y,w,h. Received: {path}"
+        )
+    return np.ascontiguousarray(rgb)
+
+
+@dataclasses.dataclass(frozen=True)
+class PageResult:
+    """One model's output for the slider page.
+
+    Attributes:
+        name: str. Label of the panel.
+        sr: np.ndarray uint8 (4H, 4W, 3).
+        seconds: float. Time the upscaler took.
+    """
+
+    name: str
+    sr: np.ndarray
+    seconds: float
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A PNG `data:` URI of a uint8 image (lossless, so the page shows the exact pixels)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG", compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def slider_page(
+    title: str, lr: np.ndarray, bicubic: np.ndarray, results: Sequence[PageResult]
+) -> str:
+    """One self-contained HTML page: a bicubic | model wipe per model, zoom and pan shared.
+
+    The images are embedded as PNG data URIs and a Content-Security-Policy allows nothing
+    else, so the page opens offline and fetches nothing. In the browser, `window.srfmCompare`
+    exposes the shared view (`view.s`, `view.tx`, `view.ty`: image pixel (x, y) is drawn at
+    view pixel (tx + s*x, ty + s*y)) and each panel's split.
+
+    Args:
+        title: str. Page title (the photo's file name).
+        lr: np.ndarray uint8 (H, W, 3). The input photo.
+        bicubic: np.ndarray uint8 (4H, 4W, 3). The "before" of every slider.
+        results: PageResult per model, in panel order (at least one).
+
+    Returns:
+        str: the HTML document.
+    """
+    if not results:
+        raise ValueError("slider_page needs at least one model. Received: results=[]")
+    height, width = bicubic.shape[:2]
+    for result in results:
+        if result.sr.shape != bicubic.shape:
+            raise ValueError(
+                f"{result.name}: output must be {bicubic.shape} like bicubic. "
+                f"Received: {result.sr.shape}"
+            )
+    data: dict[str, Any] = {
+        "width": width,
+        "height": height,
+        "bicubic": png_data_uri(bicubic),
+        "models": [
+            {"name": r.name, "seconds": r.seconds, "src": png_data_uri(r.sr)} for r in results
+        ],
+    }
+    summary = (
+        f"{lr.shape[1]}x{lr.shape[0]} input, x4 to {width}x{height}; "
+        f"bicubic vs {', '.join(r.name for r in results)}"
+    )
+    # "</" inside the JSON would end the <script> element early.
+    payload = json.dumps(data).replace("</", "<\\/")
+    return string.Template(PAGE_TEMPLATE.read_text(encoding="utf-8")).substitute(
+        title=html.escape(title), summary=html.escape(summary), data=payload
+    )

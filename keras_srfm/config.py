@@ -15,6 +15,9 @@ T = TypeVar("T", bound="_Config")
 # RGB mean of the DIV2K training set on [0, 1] (the value EDSR and its descendants use).
 # `srfm stats` recomputes it for any dataset; see keras_srfm.data.
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
+# Blur kernels of the realistic degradation (DegradationConfig.kernel_types).
+KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
+DEGRADATIONS = ("bicubic", "realistic")
 
 
 class _Config:
@@ -121,6 +124,96 @@ class LossConfig(_Config):
 
 
 @dataclasses.dataclass(frozen=True)
+class DegradationConfig(_Config):
+    """Ranges of the second-order "realistic" degradation (Real-ESRGAN, Wang et al., ICCVW 2021).
+
+    Two rounds of blur -> random resize -> noise -> JPEG, then a resize to the LR size with a
+    sinc filter and a last JPEG in random order (`keras_srfm.data.degradation`). Defaults are
+    Real-ESRGAN's x4 recipe; fields ending in `2` belong to the second round. Probabilities
+    are in [0, 1]; `(lo, hi)` pairs are uniform ranges; noise sigmas are on the 0-255 scale.
+    """
+
+    scale: int = 4
+    kernel_sizes: tuple[int, ...] = (7, 9, 11, 13, 15, 17, 19, 21)  # odd; padded to the largest
+    kernel_types: tuple[str, ...] = KERNEL_TYPES
+    kernel_probs: tuple[float, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
+    resize_modes: tuple[str, ...] = ("area", "bilinear", "bicubic")
+    # Round 1.
+    sinc_prob: float = 0.1
+    blur_sigma: tuple[float, float] = (0.2, 3.0)
+    betag_range: tuple[float, float] = (0.5, 4.0)  # generalized Gaussian shape
+    betap_range: tuple[float, float] = (1.0, 2.0)  # plateau shape
+    resize_probs: tuple[float, float, float] = (0.2, 0.7, 0.1)  # up, down, keep
+    resize_range: tuple[float, float] = (0.15, 1.5)
+    gaussian_noise_prob: float = 0.5  # else Poisson
+    noise_range: tuple[float, float] = (1.0, 30.0)
+    poisson_scale_range: tuple[float, float] = (0.05, 3.0)
+    gray_noise_prob: float = 0.4
+    jpeg_range: tuple[int, int] = (30, 95)
+    # Round 2.
+    second_blur_prob: float = 0.8
+    sinc_prob2: float = 0.1
+    blur_sigma2: tuple[float, float] = (0.2, 1.5)
+    betag_range2: tuple[float, float] = (0.5, 4.0)
+    betap_range2: tuple[float, float] = (1.0, 2.0)
+    resize_probs2: tuple[float, float, float] = (0.3, 0.4, 0.3)
+    resize_range2: tuple[float, float] = (0.3, 1.2)
+    gaussian_noise_prob2: float = 0.5
+    noise_range2: tuple[float, float] = (1.0, 25.0)
+    poisson_scale_range2: tuple[float, float] = (0.05, 2.5)
+    gray_noise_prob2: float = 0.4
+    jpeg_range2: tuple[int, int] = (30, 95)
+    # Final resize to the LR size; sinc then JPEG, or JPEG then sinc (probability 1/2 each).
+    final_sinc_prob: float = 0.8
+    # Sharpened target (Real-ESRGAN's `gt_usm`): HR is unsharp-masked before the chain and
+    # is the training target. radius 50 -> 51-tap Gaussian of sigma 8 (OpenCV's rule).
+    usm_target: bool = False
+    usm_weight: float = 0.5
+    usm_threshold: float = 10.0  # on the 0-255 scale
+    usm_radius: int = 50
+    # LR pixels of context degraded around each training patch and then cropped away, so
+    # that the patch's borders see real neighbours rather than reflect padding.
+    context: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("kernel_types", "kernel_probs", "resize_modes"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty. Received: {name}={getattr(self, name)}")
+        unknown = sorted(set(self.kernel_types) - set(KERNEL_TYPES))
+        if unknown or len(self.kernel_probs) != len(self.kernel_types):
+            raise ValueError(
+                f"kernel_types must be among {KERNEL_TYPES}, one kernel_probs value each. "
+                f"Received: kernel_types={self.kernel_types}, kernel_probs={self.kernel_probs}"
+            )
+        if sorted(set(self.resize_modes) - {"area", "bilinear", "bicubic"}):
+            raise ValueError(
+                "resize_modes must be among area, bilinear, bicubic. "
+                f"Received: resize_modes={self.resize_modes}"
+            )
+        if not self.kernel_sizes or any(k < 1 or k % 2 == 0 for k in self.kernel_sizes):
+            raise ValueError(f"kernel_sizes must be odd and >= 1. Received: kernel_sizes={self.kernel_sizes}")
+        if self.scale < 1 or self.context < 0 or self.usm_radius < 1:
+            raise ValueError(
+                "scale and usm_radius must be >= 1, context >= 0. Received: "
+                f"scale={self.scale}, context={self.context}, usm_radius={self.usm_radius}"
+            )
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name.endswith(("_prob", "_prob2")) and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{field.name} must be in [0, 1]. Received: {field.name}={value}")
+            if field.name.endswith(("_range", "_range2", "sigma", "sigma2")) and not 0 < value[0] <= value[1]:
+                raise ValueError(f"{field.name} must be (lo, hi) with 0 < lo <= hi. Received: {field.name}={value}")
+        for name in ("jpeg_range", "jpeg_range2"):
+            lo, hi = getattr(self, name)
+            if not 1 <= lo <= hi <= 100:
+                raise ValueError(f"{name} must lie in [1, 100]. Received: {name}={(lo, hi)}")
+        for name in ("kernel_probs", "resize_probs", "resize_probs2"):
+            probs = getattr(self, name)
+            if min(probs) < 0 or sum(probs) <= 0:
+                raise ValueError(f"{name} must be >= 0 with a positive sum. Received: {name}={probs}")
+
+
+@dataclasses.dataclass(frozen=True)
 class DataConfig(_Config):
     """Training input: aligned random LR/HR patches (Sec. V-A)."""
 
@@ -136,8 +229,23 @@ class DataConfig(_Config):
     on_bad_image: str = "skip"  # "skip" (one warning line each) or "error"
     data_dir: str | None = None  # TFDS data_dir
     manual_dir: str | None = None  # TFDS manual_dir (offline preparation)
+    # LR synthesis: "bicubic" (MATLAB bicubic, the paper's) or "realistic" (Real-ESRGAN's
+    # second-order model with the ranges of `realistic`; keras_srfm.data.degradation).
+    degradation: str = "bicubic"
+    realistic: DegradationConfig = dataclasses.field(default_factory=DegradationConfig)
 
     def __post_init__(self) -> None:
+        if isinstance(self.realistic, dict):  # from JSON (to_dict nests it as a dict)
+            object.__setattr__(self, "realistic", DegradationConfig.from_dict(self.realistic))
+        if self.degradation not in DEGRADATIONS:
+            raise ValueError(
+                f"degradation must be one of {DEGRADATIONS}. Received: degradation={self.degradation!r}"
+            )
+        if self.degradation == "realistic" and self.realistic.scale != self.scale:
+            raise ValueError(
+                "realistic.scale must equal scale. "
+                f"Received: scale={self.scale}, realistic.scale={self.realistic.scale}"
+            )
         if self.on_bad_image not in ("skip", "error"):
             raise ValueError(
                 f"on_bad_image must be 'skip' or 'error'. Received: on_bad_image={self.on_bad_image!r}"

@@ -19,15 +19,20 @@ import contextlib
 import json
 import math
 import os
+import re
+import stat
 import tempfile
-import warnings
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from keras_srfm import formats
+from keras_srfm.presets import models_root, resolve_model
 
 SCALE = 4
 # Tile edge (LR pixels, overlap included) used when `tile_size` is None: a paper-size generator
@@ -37,9 +42,9 @@ DEFAULT_TILE_SIZE = 256
 # generator's radius is 36 LR pixels (16 blocks); see `receptive_radius`.
 FALLBACK_OVERLAP = 40
 DEFAULT_MAX_PIXELS = 64_000_000  # Refuse larger inputs (decompression bombs); --max-pixels.
-EXPORTED_MODELS_DIR = Path(__file__).resolve().parents[1] / "exported_models"
+EXPORTED_MODELS_DIR = models_root()  # source tree, else the wheel's copy (keras_srfm.presets)
 METADATA_FILE = "srfm_model.json"  # Written by keras_srfm.export into SavedModel assets.extra/.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # what `read_image` reads (Pillow)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -266,7 +271,8 @@ class KerasUpscaler(Upscaler):
         model: keras.Model. The generator (e.g. from `build_generator`).
         name: str. Defaults to the model's name.
         jit_compile: bool. Compile with XLA (one compilation per tile shape). Defaults to False.
-        tile_size, tile_overlap: see `Upscaler`.
+        tile_size: int or None. See `Upscaler`.
+        tile_overlap: int or None. See `Upscaler`.
     """
 
     def __init__(
@@ -356,7 +362,8 @@ class TFLiteUpscaler(Upscaler):
     Args:
         path: Path. The `.tflite` file (float32 [0, 1] or uint8 input).
         num_threads: int or None. Interpreter threads; None uses every core.
-        tile_size, tile_overlap: see `Upscaler`.
+        tile_size: int or None. See `Upscaler`.
+        tile_overlap: int or None. See `Upscaler`.
     """
 
     def __init__(
@@ -513,7 +520,7 @@ def load_upscaler(
     text = os.fspath(spec)
     if text in ("bicubic", "nearest"):
         return ResizeUpscaler(text)
-    path = default_model_path() if text == "default" else Path(text).expanduser()
+    path = default_model_path() if text == "default" else resolve_model(text, EXPORTED_MODELS_DIR)
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")
     if path.is_dir():
@@ -570,34 +577,57 @@ class LoadedImage:
 
 
 @contextlib.contextmanager
-def _pixel_limit(max_pixels: int) -> Iterator[None]:
-    # Pillow raises DecompressionBombError past 2x its limit; ours is checked explicitly.
+def _no_pillow_limit() -> Iterator[None]:
+    # Pillow's own bomb check (a warning past MAX_IMAGE_PIXELS, an error past twice that) is
+    # switched off: `read_image` checks the one limit it is given, from the header, itself.
     old = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max(max_pixels, 1)
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            yield
+        yield
     finally:
         Image.MAX_IMAGE_PIXELS = old
+
+
+def open_regular_file(path: str | os.PathLike) -> BinaryIO:
+    """Opens a file for reading only if it is a regular file (never blocks on a FIFO).
+
+    Raises:
+        ImageError: a FIFO, socket, device or folder.
+        OSError: the file cannot be opened (missing, permissions).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else None
+            raise ImageError(f"not a regular file ({kind or 'a device or socket'}); skipped")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Reads any Pillow image as 8-bit RGB (+ alpha), EXIF orientation applied.
 
     Grayscale, palette, RGBA/LA, CMYK and 16-bit images are converted; 16-bit ones with a note.
+    Only regular files are read: a FIFO or device named `*.png` is refused, not waited on.
 
     Raises:
-        ImageError: zero-byte, truncated or unrecognised file, or more than `max_pixels` pixels.
+        ImageError: zero-byte, truncated, unrecognised or non-regular file, or more than
+            `max_pixels` pixels (checked from the header, before anything is decoded).
     """
     path = Path(path)
     notes: list[str] = []
     try:
-        with _pixel_limit(max_pixels), Image.open(path) as img:
+        with open_regular_file(path) as handle, _no_pillow_limit(), Image.open(handle) as img:
             w, h = img.size
             if w * h > max_pixels:
                 raise ImageError(
-                    f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} (--max-pixels)"
+                    f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels "
+                    "(--max-pixels)"
                 )
             if getattr(img, "n_frames", 1) > 1:
                 notes.append(f"{img.n_frames} frames: only the first is upscaled")
@@ -609,8 +639,6 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             return _to_rgb(img, notes)
     except ImageError:
         raise
-    except Image.DecompressionBombError as err:
-        raise ImageError(f"exceeds the pixel limit of {max_pixels} (--max-pixels): {err}") from err
     except UnidentifiedImageError as err:
         reason = "empty file" if path.stat().st_size == 0 else "not a recognised image"
         raise ImageError(reason) from err
@@ -669,19 +697,16 @@ def upscale_loaded(
     return out
 
 
-_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
+_FORMATS = formats.OUTPUT_FORMATS
+
+PART_SUFFIX = ".part"
+_PART_RE = re.compile(r"\..+\.srfm-(\d+)-[A-Za-z0-9_]+\.part")
+_LEGACY_PART_RE = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.part")
+LEGACY_PART_AGE_S = 3600  # a pid-less temp file this old is no write in progress
 
 
 def write_image(image: Image.Image, path: str | os.PathLike) -> list[str]:
-    """Writes an image atomically (temp file in the same folder, then `os.replace`).
+    """Writes an image atomically (`atomic_save`: temp file in the same folder, `os.replace`).
 
     The format follows the extension; JPEG / BMP cannot hold alpha, which is then dropped.
 
@@ -703,10 +728,30 @@ def write_image(image: Image.Image, path: str | os.PathLike) -> list[str]:
         "WEBP": {"lossless": True},
         "PNG": {"compress_level": 6},
     }.get(fmt, {})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    atomic_save(path, lambda handle: image.save(handle, format=fmt, **options))
+    return notes
+
+
+def _part_prefix(path: Path) -> str:
+    return f".{path.name}.srfm-{os.getpid()}-"
+
+
+def atomic_save(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """Writes a file through `.<name>.srfm-<pid>-<random>.part` in its folder, then `os.replace`.
+
+    Interrupted by an exception, SIGINT, or SIGTERM turned into one (`srfm upscale`), the
+    temp file is deleted. A SIGKILL or power loss leaves it behind: `remove_stale_parts` finds
+    it by the writer's pid and deletes it on the next run.
+
+    Args:
+        path: str or path. The final file; replaced only once it is complete.
+        write: callable. Writes the whole content to the binary handle it is given.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_part_prefix(path), suffix=PART_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=fmt, **options)
+            write(handle)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
@@ -715,11 +760,59 @@ def write_image(image: Image.Image, path: str | os.PathLike) -> list[str]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return notes
 
 
-def expand_inputs(specs: Sequence[str]) -> list[tuple[str, Path | None]]:
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
+    """Deletes the temp files of `atomic_save` whose writer is gone (SIGKILL, power loss).
+
+    A temp file names its writer's pid (`.<name>.srfm-<pid>-<random>.part`); it is stale when no
+    process with that pid runs. Temp files of older versions, which named no pid
+    (`.<name>.<8 random>.part` for an image output), are stale after `LEGACY_PART_AGE_S`.
+
+    Returns:
+        list of Path: the files removed.
+    """
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for entry in folder.iterdir():
+        match = _PART_RE.fullmatch(entry.name)
+        if match:
+            pid = int(match.group(1))
+            stale = pid != os.getpid() and not _pid_running(pid)
+        else:
+            legacy = _LEGACY_PART_RE.fullmatch(entry.name)
+            stale = bool(legacy) and Path(legacy.group(1)).suffix.lower() in _FORMATS
+            with contextlib.suppress(OSError):
+                stale = stale and now - entry.lstat().st_mtime > LEGACY_PART_AGE_S
+        if stale and entry.is_file() and not entry.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed.append(entry)
+    return removed
+
+
+def expand_inputs(
+    specs: Sequence[str], on_skip: Callable[[str], None] | None = None
+) -> list[tuple[str, Path | None]]:
     """Expands files, folders (their images, not recursive) and glob patterns, in order.
+
+    Args:
+        specs: sequence of str. Files, folders or glob patterns.
+        on_skip: callable or None. Called with one line per folder that holds files it does
+            not read (`keras_srfm.formats.FolderListing.skipped_note`).
 
     Returns:
         list of (spec, path); path is None when the spec matched nothing.
@@ -730,10 +823,11 @@ def expand_inputs(specs: Sequence[str]) -> list[tuple[str, Path | None]]:
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_dir():
-            images = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-            )
-            found += [(str(p), p) for p in images] or [(spec, None)]
+            listing = formats.list_image_files(path)
+            note = listing.skipped_note()
+            if note and on_skip is not None:
+                on_skip(note)
+            found += [(str(p), p) for p in listing.images] or [(spec, None)]
         elif path.exists() or not glob.has_magic(spec):
             found.append((spec, path if path.exists() else None))
         else:

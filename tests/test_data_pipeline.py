@@ -20,6 +20,7 @@ from keras_srfm.config import DataConfig
 from keras_srfm.data import (
     bicubic_lr,
     compute_rgb_stats,
+    decode_hr,
     list_images,
     load_rgb_mean,
     make_dataset_fn,
@@ -198,6 +199,31 @@ def test_bad_images_skipped_with_one_warning_each_or_error(hr_folder, caplog):
     assert len(_take(make_train_dataset(_small_config([hr_folder])), 2)) == 2
     with pytest.raises(ValueError, match=r"broken\.png"):
         make_train_dataset(_small_config([hr_folder], on_bad_image="error"))
+
+
+def test_formats_tf_data_cannot_decode_are_named_not_dropped_silently(hr_folder, caplog):
+    rgb = _coordinate_image(36, 40, seed=9)
+    Image.fromarray(rgb).save(hr_folder / "photo.webp", lossless=True)
+    Image.fromarray(rgb).save(hr_folder / "scan.tiff")
+    Image.fromarray(np.dstack([rgb, rgb[..., :1]])).save(hr_folder / "alpha.webp", lossless=True)
+    (hr_folder / "notes.txt").write_text("not an image")
+    (hr_folder / ".hidden.png").write_bytes(b"")  # hidden files are ignored without a word
+    with caplog.at_level(logging.WARNING, logger="keras_srfm.data"):
+        files = list_images(hr_folder, min_size=16)
+    assert sorted(Path(f).name for f in files) == [
+        "img0.png", "img1.png", "img2.png", "img3.png", "photo.webp",
+    ]  # fmt: skip
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2
+    skipped = next(m for m in warned if m.startswith("skipped 2 file(s)"))
+    assert "notes.txt" in skipped and "scan.tiff" in skipped and "no TIFF decoder" in skipped
+    alpha = next(m for m in warned if "alpha.webp" in m)
+    assert "alpha channel" in alpha
+    # What is listed decodes in tf.data; the RGBA WebP would not have.
+    webp = decode_hr(tf.constant(str(hr_folder / "photo.webp")), 4).numpy()
+    np.testing.assert_array_equal(webp, rgb[:36, :40])
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        decode_hr(tf.constant(str(hr_folder / "alpha.webp")), 4)
 
 
 def test_missing_or_empty_sources_are_errors(tmp_path):

@@ -179,18 +179,15 @@ def test_names_and_table() -> None:
 # === Bad input: one line naming the path, exit 2 ===
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "unreadable", "file"])
+@pytest.mark.parametrize("case", ["missing", "empty", "file"])
 def test_bad_input_exits_2(tmp_path: Path, hr_folder: Path, case: str, capsys) -> None:
     if case == "missing":
         bad = tmp_path / "nope"
     elif case == "empty":
         bad = tmp_path / "empty"
         bad.mkdir()
-    elif case == "file":
-        bad = hr_folder / "a.png"
     else:
-        bad = hr_folder
-        (bad / "broken.png").write_bytes(b"not a png at all")
+        bad = hr_folder / "a.png"
     out_json = tmp_path / "out.json"
     argv = ["evaluate", "--model", "bicubic", "--hr-dir", str(bad), "--json", str(out_json)]
     assert cli.main([*argv, "--no-progress"]) == 2
@@ -208,3 +205,65 @@ def test_no_input_exits_2(capsys) -> None:
 def test_unknown_dataset_exits_2(capsys) -> None:
     assert cli.main(["evaluate", "--model", "bicubic", "--dataset", "Set6"]) == 2
     assert "Set6" in capsys.readouterr().err
+
+
+# === Faults lose nothing: per-image failures, outputs checked first ===
+
+
+def test_a_bad_image_is_named_and_the_others_are_kept(hr_folder: Path, tmp_path: Path, capsys):
+    (hr_folder / "broken.png").write_bytes(b"not a png at all")
+    _write_png(hr_folder / "small.png", _smooth_image(3, (24, 24, 3)))  # < VIF window after shave
+    Image.fromarray(_smooth_image(4, (64, 60, 3))).save(hr_folder / "anim.gif")  # GIF is read too
+    (hr_folder / "notes.txt").write_text("not an image")
+    out_json, out_csv, sr_dir = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "sr"
+    argv = ["evaluate", "--model", "nearest", "--hr-dir", str(hr_folder), "--no-progress"]
+    argv += ["--json", str(out_json), "--csv", str(out_csv), "--save-sr", str(sr_dir)]
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if ": error: " in line]
+    assert len(errors) == 2
+    assert errors[0].startswith("srfm evaluate: error: Tiny/broken.png: cannot read image")
+    assert errors[1].startswith("srfm evaluate: error: Tiny/small.png: VIF needs at least")
+    assert "skipped 1 file(s)" in captured.err and "notes.txt" in captured.err
+    assert "| Tiny | " in captured.out and "(2 of 6 failed)" in captured.out
+
+    good = ["a.png", "anim.gif", "b.png", "gray.png"]
+    document = json.loads(out_json.read_text())["datasets"]["Tiny"]
+    assert sorted(document["per_image"]) == good and document["num_images"] == 4
+    assert sorted(document["failed"]) == ["broken.png", "small.png"]
+    assert "VIF" in document["failed"]["small.png"]
+    assert sorted(r["image"] for r in csv.DictReader(out_csv.open())) == good
+    assert sorted(p.name for p in (sr_dir / "Tiny").iterdir()) == [
+        Path(n).stem + ".png" for n in good
+    ]
+    # The kept results equal a run on the good images alone.
+    clean = tmp_path / "clean" / "HR"
+    for name in good:
+        clean.mkdir(parents=True, exist_ok=True)
+        (clean / name).write_bytes((hr_folder / name).read_bytes())
+    alone = evaluation.evaluate_source(
+        _upscaler("nearest"), evaluation.folder_source(clean), progress=False
+    )
+    assert alone.per_image == document["per_image"]  # JSON keeps floats exactly
+
+
+@pytest.mark.parametrize("flag", ["--json", "--csv", "--save-sr"])
+def test_unwritable_outputs_fail_before_the_evaluation(
+    hr_folder: Path, tmp_path: Path, flag: str, capsys, monkeypatch
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    ran = []
+    monkeypatch.setattr(evaluation, "evaluate_image", lambda *a, **k: ran.append(a))
+    argv = ["evaluate", "--model", "nearest", "--hr-dir", str(hr_folder), "--no-progress"]
+    assert cli.main([*argv, flag, str(blocker / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"srfm evaluate: error: {flag} {blocker / 'out'} is not writable "
+        f"({blocker} is a file, not a folder)"
+    ]
+    assert ran == []  # nothing was evaluated
+    if flag != "--save-sr":  # an existing folder given as the report file
+        assert cli.main([*argv, flag, str(tmp_path)]) == 2
+        assert "is a folder" in capsys.readouterr().err
+        assert ran == []

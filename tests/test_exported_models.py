@@ -11,6 +11,14 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "exported_models"
+# Set5 means move with the CPU kernel path. Measured on an Intel Xeon with AVX-512/AMX
+# (TensorFlow 2.21), TF_ENABLE_ONEDNN_OPTS=1 vs =0, .keras and SavedModel alike:
+#   srfm_mp    PSNR 31.669008060 vs 31.669012214 dB (4.2e-6), SSIM 1.7e-7, VIF 5.1e-7 apart;
+#   srfm_pcsa  PSNR 30.874153689 vs 30.874154932 dB (1.2e-6), SSIM 6.2e-9, VIF 1.3e-7 apart;
+# srfm_mp's evaluation.json (written on yet another CPU) lies 3.2e-6 dB from the oneDNN value.
+# Each tolerance is 10x the largest measured spread, rounded up; far below the card's rounding
+# (PSNR to 0.01 dB, SSIM and VIF to 0.001), which the last assertion of the test checks.
+KERNEL_PATH_TOLERANCE = {"psnr": 5e-5, "ssim": 2e-6, "vif": 1e-5}
 MODELS = sorted(p for p in ROOT.iterdir() if (p / "MODEL_CARD.md").is_file()) if ROOT.is_dir() else []
 
 
@@ -55,7 +63,8 @@ def test_card_set5_row_is_what_evaluate_gives(folder, shared_data):
     saved = json.loads((folder / "evaluation.json").read_text())["datasets"]["Set5"]["mean"]
     result = evaluate_source(load_upscaler(next(folder.glob("*.keras"))),
                              folder_source(shared_data / "benchmarks/Set5/HR"), progress=False)
-    np.testing.assert_allclose([result.mean[k] for k in saved], list(saved.values()), rtol=0, atol=1e-6)
+    for key, value in saved.items():
+        assert abs(result.mean[key] - value) <= KERNEL_PATH_TOLERANCE[key], (key, result.mean[key], value)
     row = f"{saved['psnr']:.2f} / {saved['ssim']:.3f} / {saved['vif']:.3f}"
     assert row in (folder / "MODEL_CARD.md").read_text(), row
 

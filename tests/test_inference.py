@@ -244,6 +244,45 @@ def test_read_image_bad_files(tmp_path):
     with pytest.raises(ImageError, match="100x50 = 5000 pixels exceeds the limit of 4999"):
         read_image(big, max_pixels=4999)
     assert read_image(big, max_pixels=5000).rgb.shape == (50, 100, 3)
+    # Past twice the limit Pillow's own bomb check used to fire as well, naming a second limit
+    # (2 x 2000): one message, one limit, and Pillow's global setting left as it was.
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageError) as err:
+        read_image(big, max_pixels=2000)
+    assert str(err.value) == "100x50 = 5000 pixels exceeds the limit of 2000 pixels (--max-pixels)"
+    assert pillow_limit == Image.MAX_IMAGE_PIXELS
+
+
+def test_read_image_refuses_a_fifo_without_blocking(tmp_path):
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)  # no writer: opening it for reading in blocking mode would wait forever
+    with pytest.raises(ImageError, match="not a regular file \\(a FIFO\\)"):
+        read_image(fifo)
+    with pytest.raises(ImageError, match="a folder"):
+        read_image(tmp_path)
+
+
+def test_remove_stale_parts_spares_live_writers_and_fresh_legacy_files(tmp_path):
+    import subprocess
+
+    child = subprocess.Popen(["true"])  # its pid: a writer that has ended
+    child.wait()
+    names = {
+        f".a.png.srfm-{child.pid}-x1y2.part": True,  # writer gone: stale
+        f".b.png.srfm-{os.getpid()}-x1y2.part": False,  # this (live) process
+        ".c.png.k3j_9abc.part": True,  # pid-less temp file of an older version, old
+        ".d.png.k3j_9abc.part": False,  # ... the same, but fresh: maybe still being written
+        ".e.txt.k3j_9abc.part": False,  # not an image output: not ours
+        "f.png": False,
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    old = 2 * inference.LEGACY_PART_AGE_S
+    os.utime(tmp_path / ".c.png.k3j_9abc.part", (0, os.path.getmtime(tmp_path / "f.png") - old))
+    os.utime(tmp_path / ".e.txt.k3j_9abc.part", (0, os.path.getmtime(tmp_path / "f.png") - old))
+    removed = inference.remove_stale_parts(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(n for n, stale in names.items() if stale)
+    assert sorted(os.listdir(tmp_path)) == sorted(n for n, stale in names.items() if not stale)
 
 
 def test_upscale_loaded_reattaches_bicubic_alpha_and_keeps_gray():

@@ -129,6 +129,27 @@ def test_vgg_offline_paths(tmp_path):
     np.testing.assert_array_equal(inner.get_layer("block1_conv1").kernel, src.get_layer("block1_conv1").kernel)
 
 
+def test_vgg_truncated_imagenet_file(shared_data):
+    """The shared blocks 1-3 file serves layers up to block3_conv4 and refuses deeper ones."""
+    path = shared_data.parent / "weights" / "vgg19_block1to3_imagenet.h5"
+    if not path.is_file():
+        pytest.skip(f"truncated VGG19 weights not found at {path}")
+    vgg = build_vgg_features("block3_conv4", weights=str(path))
+    inner = vgg.get_layer("vgg19_block3_conv4")
+    # First values of block1_conv1's bias, as its README (and Keras' own file) give them.
+    np.testing.assert_allclose(
+        np.asarray(inner.get_layer("block1_conv1").bias)[:4], [0.7301776, 0.0649363, 0.0342885, 0.8260386], atol=1e-7
+    )
+    assert vgg(np.zeros((1, 32, 32, 3), "float32")).shape == (1, 8, 8, 256)
+    shallow = build_vgg_features("block2_conv2", weights=str(path))  # a subset loads by name
+    np.testing.assert_array_equal(
+        shallow.get_layer("vgg19_block2_conv2").get_layer("block2_conv2").kernel,
+        inner.get_layer("block2_conv2").kernel,
+    )
+    with pytest.raises(ValueError, match="lacks the VGG19 layers block4_conv1..block5_conv4"):
+        build_vgg_features("block5_conv4", weights=str(path))
+
+
 def test_vgg_imagenet_offline_error_is_clear(monkeypatch):
     import socket
 

@@ -20,7 +20,13 @@ from PIL import Image
 
 from keras_srfm import cli
 from keras_srfm.imresize import imresize, nearest
-from keras_srfm.mos.db import AlreadyRatedError, OutOfOrderError, RatingStore, UnknownItemError
+from keras_srfm.mos.db import (
+    AlreadyRatedError,
+    NotShownError,
+    OutOfOrderError,
+    RatingStore,
+    UnknownItemError,
+)
 from keras_srfm.mos.prepare import prepare_study
 from keras_srfm.mos.report import write_report
 from keras_srfm.mos.server import MAX_BODY_BYTES, create_app
@@ -76,9 +82,12 @@ def start(client, rater: str = "r1", calibrate: bool = True) -> None:
         assert client.post("/calibration/done").status_code == 303
 
 
-def current_token(client) -> str | None:
+def current_token(client, show: bool = True) -> str | None:
+    """The token of the page a browser shows now; with `show`, fetches its image as a browser does."""
     page = client.get("/rate").get_data(as_text=True)
     match = TOKEN_IN_PAGE.search(page)
+    if match and show:
+        assert client.get(f"/img/{match.group(1)}").status_code == 200
     return match.group(1) if match else None
 
 
@@ -239,6 +248,10 @@ def test_store_rejects_bad_ratings_and_keeps_good_ones(study_dir: Path) -> None:
         store.add_rating("r1", "0" * 24, 3, "x", "NN")
     with pytest.raises(UnknownItemError):
         store.add_rating("nobody", first, 3, "x", "NN")
+    with pytest.raises(NotShownError):
+        store.add_rating("r1", first, 4, "img", "NN")
+    store.mark_shown("r1", first)
+    store.mark_shown("r1", first)  # idempotent
     assert store.add_rating("r1", first, 4, "img", "NN") == 0
     with pytest.raises(AlreadyRatedError):
         store.add_rating("r1", first, 2, "img", "NN")
@@ -316,6 +329,7 @@ def test_already_rated_out_of_order_and_calibration_items(client, study_dir: Pat
     study = load_study(study_dir)
     start(client)
     order = RatingStore(study.db_path).get_rater("r1").order
+    assert current_token(client) == order[0]
     assert client.post("/rate", data={"token": order[1], "score": "3"}).status_code == 409
     assert client.post("/rate", data={"token": order[0], "score": "3"}).status_code == 303
     resp = client.post("/rate", data={"token": order[0], "score": "4"})
@@ -462,6 +476,73 @@ def test_manifest_is_not_served_and_lists_hashes(study_dir: Path) -> None:
     assert all(len(it["sha256"]) == 64 for it in manifest["items"])
     (study_dir / manifest["items"][0]["file"]).write_bytes(b"tampered")
     with pytest.raises(ValueError, match="altered"):
+        create_app(study_dir)
+
+
+def test_relative_study_path_serves_images(study_dir: Path, monkeypatch) -> None:
+    """The README's form `srfm mos serve study`: a relative folder is resolved once, at start."""
+    monkeypatch.chdir(study_dir.parent)
+    app = create_app(Path(study_dir.name))
+    monkeypatch.chdir("/")  # a later chdir does not move the study
+    client = app.test_client()
+    start(client)
+    token = current_token(client, show=False)
+    img = client.get(f"/img/{token}")
+    assert (
+        img.status_code == 200 and img.data == (study_dir / "items" / f"{token}.png").read_bytes()
+    )
+    assert client.post("/rate", data={"token": token, "score": "4"}).status_code == 303
+    assert [r["score"] for r in RatingStore(load_study(study_dir).db_path).ratings()] == [4]
+
+
+def test_no_score_for_an_image_that_was_not_shown(client, study_dir: Path) -> None:
+    study = load_study(study_dir)
+    start(client)
+    token = current_token(client, show=False)
+    # Scored without the image ever reaching the browser: refused, nothing stored.
+    resp = client.post("/rate", data={"token": token, "score": "3"})
+    assert resp.status_code == 409 and "never reached your browser" in resp.get_data(as_text=True)
+    # The file breaks after start: the image request fails and the score is still refused.
+    path = study_dir / study.items_by_token()[token].file
+    good = path.read_bytes()
+    path.write_bytes(good[:-10])
+    assert client.get(f"/img/{token}").status_code == 500
+    assert client.post("/rate", data={"token": token, "score": "3"}).status_code == 409
+    assert RatingStore(study.db_path).ratings() == []
+    # Restored: shown, then scored. A revalidation (304) counts as shown, e.g. for a new rater
+    # in the same browser, whose cache already holds the image.
+    path.write_bytes(good)
+    first = client.get(f"/img/{token}")
+    assert first.status_code == 200 and "no-cache" in first.headers["Cache-Control"]
+    assert client.post("/rate", data={"token": token, "score": "3"}).status_code == 303
+    client.post("/switch")
+    start(client, "r2")
+    order = RatingStore(study.db_path).get_rater("r2").order
+    assert token in order
+    while (current := current_token(client, show=False)) != token:
+        client.get(f"/img/{current}")
+        client.post("/rate", data={"token": current, "score": "2"})
+    again = client.get(f"/img/{token}", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    assert client.post("/rate", data={"token": token, "score": "5"}).status_code == 303
+    scores = {(r["rater_id"], r["token"]): r["score"] for r in RatingStore(study.db_path).ratings()}
+    assert scores[("r1", token)] == 3 and scores[("r2", token)] == 5
+
+
+@pytest.mark.parametrize("damage", ["missing", "unreadable", "directory"])
+def test_every_study_file_is_checked_before_serving(study_dir: Path, damage: str) -> None:
+    item = load_study(study_dir).items[-1]
+    path = study_dir / item.file
+    if damage == "missing":
+        path.unlink()
+    elif damage == "unreadable":
+        if os.geteuid() == 0:
+            pytest.skip("root reads files whatever their mode")
+        path.chmod(0)
+    else:
+        path.unlink()
+        path.mkdir()
+    with pytest.raises(ValueError, match=re.escape(str(path.resolve()))):
         create_app(study_dir)
 
 

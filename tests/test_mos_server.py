@@ -38,14 +38,20 @@ def draw_images(folder: Path, count: int, size: int = 32) -> Path:
     return folder
 
 
-def start_server(study: Path) -> tuple[subprocess.Popen, str]:
-    """Starts `srfm mos serve STUDY --port 0`; returns the process and its base URL."""
+def start_server(
+    study: Path, *extra: str, cwd: Path | None = None, arg: str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Starts `srfm mos serve STUDY --port 0`; returns the process and its base URL.
+
+    `arg` replaces the study argument (e.g. a relative path, with `cwd`).
+    """
     with open(study.parent / "server.log", "a") as log:  # the request log; a pipe could fill up
         proc = subprocess.Popen(
-            [*SRFM, "mos", "serve", str(study), "--port", "0"],
+            [*SRFM, "mos", "serve", arg or str(study), "--port", "0", *extra],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            cwd=cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     line = proc.stdout.readline()  # the server prints its URL once it listens
@@ -75,7 +81,11 @@ class Rater:
             return resp.read().decode()
 
     def current(self) -> str:
-        return TOKEN_IN_PAGE.search(self.get("/rate")).group(1)
+        """The token on the rating page; its image is fetched, as a browser does."""
+        token = TOKEN_IN_PAGE.search(self.get("/rate")).group(1)
+        with self.opener.open(f"{self.base}img/{token}", timeout=30) as resp:
+            assert resp.status == 200 and resp.read().startswith(b"\x89PNG")
+        return token
 
 
 def test_sigkill_loses_no_rating_and_one_server_per_study(tmp_path: Path) -> None:
@@ -156,3 +166,74 @@ def test_busy_port_and_missing_study_are_one_line_errors(tmp_path: Path) -> None
     )
     assert result.returncode == 2 and "No study manifest" in result.stderr
     assert not (tmp_path / "nothing").exists()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    assert proc.returncode == 0
+
+
+@pytest.mark.slow
+def test_relative_study_folder_serves_images_and_records_only_shown_items(tmp_path: Path) -> None:
+    """The README's form, `srfm mos serve study` run from the study's parent folder."""
+    hr = draw_images(tmp_path / "hr", 3)
+    prepare_study(hr, tmp_path / "study", num_images=2, num_calibration=1, progress=False)
+    study = load_study(tmp_path / "study")
+    proc, base = start_server(tmp_path / "study", cwd=tmp_path, arg="study")
+    try:
+        rater = Rater(base)
+        rater.post("/start", rater_id="alice")
+        rater.post("/calibration/done")
+        for low, high in study.calibration:  # calibration images are served too
+            for token in (low.token, high.token):
+                with rater.opener.open(f"{base}img/{token}", timeout=30) as resp:
+                    assert resp.status == 200
+        token = TOKEN_IN_PAGE.search(rater.get("/rate")).group(1)
+        # A score posted before the image was delivered (a broken page) is refused.
+        with pytest.raises(urllib.error.HTTPError) as err:
+            rater.post("/rate", token=token, score="2")
+        assert err.value.code == 409
+        given = []
+        for score in (4, 1, 5):
+            token = rater.current()
+            rater.post("/rate", token=token, score=str(score))
+            given.append((token, score))
+    finally:
+        stop(proc)
+    rows = RatingStore(study.db_path).ratings()
+    assert [(r["token"], r["score"]) for r in rows] == given
+
+
+@pytest.mark.slow
+def test_a_broken_study_file_is_refused_before_listening(tmp_path: Path) -> None:
+    hr = draw_images(tmp_path / "hr", 3)
+    prepare_study(hr, tmp_path / "study", num_images=2, num_calibration=1, progress=False)
+    study = load_study(tmp_path / "study")
+    (tmp_path / "study" / study.calibration[0][1].file).write_bytes(b"")  # truncated to 0 bytes
+    result = subprocess.run(
+        [*SRFM, "mos", "serve", "study", "--port", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and result.stdout == ""  # never printed its URL
+    assert result.stderr.count("\n") == 1 and "Study file altered" in result.stderr
+    assert study.calibration[0][1].file in result.stderr
+    assert not study.db_path.exists()  # nothing could have been recorded
+
+
+@pytest.mark.slow
+def test_non_loopback_host_warns_that_ids_are_typed(tmp_path: Path) -> None:
+    hr = draw_images(tmp_path / "hr", 2)
+    prepare_study(hr, tmp_path / "study", num_images=1, num_calibration=1, progress=False)
+    proc, base = start_server(tmp_path / "study", "--host", "0.0.0.0")
+    stop(proc)
+    log = (tmp_path / "server.log").read_text()
+    assert "warning: listening on 0.0.0.0" in log and "only by the id they type" in log
+    (tmp_path / "server.log").unlink()
+    proc, base = start_server(tmp_path / "study", "--host", "127.0.0.1")
+    stop(proc)
+    assert "warning" not in (tmp_path / "server.log").read_text()

@@ -129,3 +129,62 @@ def test_bad_tile_flags(capsys, images, tmp_path, model_file):
         capsys, str(images), "-o", str(tmp_path / "o"), "--model", model_file, "--tile-size", "10"
     )
     assert status == 2 and "tile_size must exceed twice the tile overlap" in err
+
+
+def test_existing_outputs_are_never_overwritten_silently(capsys, images, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rgb_x4.png").write_bytes(b"keep me")
+    status, err = _upscale(capsys, str(images), "-o", str(out), "--model", "nearest")
+    assert status == 1
+    assert (out / "rgb_x4.png").read_bytes() == b"keep me"
+    assert [line for line in err.splitlines() if ": error: " in line] == [
+        f"srfm upscale: error: {images / 'rgb.png'}: {out / 'rgb_x4.png'} exists; "
+        "use --overwrite or --skip-existing"
+    ]
+    assert "upscaled 3/4" in err  # the other files are done
+
+    status, err = _upscale(
+        capsys, str(images), "-o", str(out), "--model", "nearest", "--skip-existing"
+    )
+    assert status == 0, err
+    assert (out / "rgb_x4.png").read_bytes() == b"keep me"
+    assert err.count("(--skip-existing)") == 4 and "upscaled 0/4 image(s)" in err
+    assert "4 skipped" in err
+
+    status, err = _upscale(capsys, str(images), "-o", str(out), "--model", "nearest", "--overwrite")
+    assert status == 0, err
+    assert Image.open(out / "rgb_x4.png").size == (4 * 41, 4 * 30)
+    assert err.count("replaced the existing") == 4
+
+    with pytest.raises(SystemExit):
+        main(["upscale", str(images), "-o", str(out), "--overwrite", "--skip-existing"])
+
+
+@pytest.mark.slow
+def test_a_fifo_named_png_is_refused_and_the_rest_processed(images, tmp_path):
+    import subprocess
+    import sys
+
+    fifo = images / "a_fifo.png"
+    os.mkfifo(fifo)  # no writer: reading it would block forever
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from keras_srfm.cli import main; sys.exit(main())",
+         "upscale", "-q", str(fifo), str(images / "rgb.png"), "-o", str(out), "--model", "nearest"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert errors == [f"srfm upscale: error: {fifo}: not a regular file (a FIFO); skipped"]
+    assert os.listdir(out) == ["rgb_x4.png"]
+
+
+def test_folder_files_it_does_not_read_are_named(capsys, images, tmp_path):
+    (images / "notes.txt").write_text("hello")
+    (images / "anim.gif").write_bytes((images / "rgb.png").read_bytes())  # read by content
+    status, err = _upscale(capsys, str(images), "-o", str(tmp_path / "out"), "--model", "nearest")
+    assert status == 0, err
+    notes = [line for line in err.splitlines() if "skipped 1 file(s)" in line]
+    assert len(notes) == 1 and notes[0].endswith(": notes.txt")
+    assert "anim_x4.png" in os.listdir(tmp_path / "out")

@@ -3,9 +3,11 @@
 The project's lent GPU machines ship JAX, not TensorFlow, and a TensorFlow CUDA wheel is too
 large to carry there. This driver trains the *same* networks (`keras_srfm.models`) with the
 *same* loss equations (`keras_srfm.losses`, written in `keras.ops`) as `SRFM.train_step`, on a
-single device, with Keras' stateless API. It supports the variants that need no VGG19:
-`p` (Eq. 2 only) and `pcsa` (Eqs. 2, 4-7). Everything else (evaluation, export, the CLI)
-stays on TensorFlow: the `.keras` files written here load there unchanged.
+single device, with Keras' stateless API, for all five variants (`p`, `pva`, `pca`, `pcsa`,
+`pcsva`); the variants with L_vgg need a local VGG19 weights file (`--vgg-weights`, truncated
+files such as `vgg19_block1to3_imagenet.h5` with `--vgg-layer block3_conv4`). Everything else
+(evaluation, export, the CLI) stays on TensorFlow: the `.keras` files written here load there
+unchanged.
 
 Data recipe, as in the CPU phase of `srfm_mp` (`exported_models/srfm_mp/train_interim.py`):
 every HR image is mod-cropped to 4, its LR is the MATLAB bicubic of the whole image
@@ -37,11 +39,12 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras_srfm.models.layers  # noqa: E402, F401  (registers the custom layers)
 from keras_srfm import losses  # noqa: E402
-from keras_srfm.config import DiscriminatorConfig, loss_config_for  # noqa: E402
+from keras_srfm.config import VARIANTS, DiscriminatorConfig, loss_config_for  # noqa: E402
 from keras_srfm.evaluation import IMAGE_EXTENSIONS, degrade, folder_source, read_hr  # noqa: E402
 from keras_srfm.inference import to_uint8  # noqa: E402
 from keras_srfm.metrics import psnr  # noqa: E402
 from keras_srfm.models.discriminator import TAP_NAMES, build_discriminator  # noqa: E402
+from keras_srfm.models.vgg import build_vgg_features  # noqa: E402
 from keras_srfm.schedules import staircase  # noqa: E402
 
 LR_SIZE, SCALE = 24, 4
@@ -61,6 +64,28 @@ def load_pairs(dirs: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         hr, lr = degrade(image.hr, SCALE)
         hrs.append(hr)
         lrs.append(lr)
+    return hrs, lrs
+
+
+def load_degraded(dirs: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(HR, LR) pairs of `srfm degrade --copies K` training sets: `HR/<stem>.png` with each of
+    its `LR/<stem>_<k>.*` (realistic degradations, Real-ESRGAN style; issue 18)."""
+    from PIL import Image
+
+    hrs, lrs = [], []
+    for folder in map(Path, dirs):
+        for hr_path in sorted((folder / "HR").glob("*.png")):
+            hr = np.asarray(Image.open(hr_path).convert("RGB"))
+            if min(hr.shape[:2]) < LR_SIZE * SCALE:
+                continue
+            for lr_path in sorted((folder / "LR").glob(f"{hr_path.stem}_*")):
+                lr = np.asarray(Image.open(lr_path).convert("RGB"))
+                if lr.shape[0] * SCALE != hr.shape[0] or lr.shape[1] * SCALE != hr.shape[1]:
+                    raise SystemExit(f"{lr_path}: not 1/{SCALE} of {hr_path}")
+                hrs.append(hr)
+                lrs.append(lr)
+    if not hrs:
+        raise SystemExit(f"no HR/ + LR/ pairs in {dirs} (make them with srfm degrade --copies K)")
     return hrs, lrs
 
 
@@ -102,36 +127,53 @@ def sample_batch(key: jax.Array, pool_lr: jax.Array, pool_hr: jax.Array, batch: 
 # === Eq. 1 on the stateless API ===
 
 
-def make_losses(generator: keras.Model, discriminator: keras.Model | None, variant: str) -> Any:
-    """Returns f(g_tv, d_tv, g_ntv, d_ntv, lr, hr, scales) -> ((g_loss, d_loss), aux)."""
+def make_losses(generator: keras.Model, discriminator: keras.Model | None, vgg: keras.Model | None, variant: str) -> Any:
+    """Returns f(g_tv, d_tv, g_ntv, d_ntv, lr, hr, scales) -> ((g_loss, d_loss), aux).
+
+    Eq. 1 on one device, term by term as `SRFM._compute_losses` assembles it: eta L_point,
+    gamma L_vgg (Eq. 3), lambda L_adv (Eq. 4) and L_content (Eq. 6) either as the plain mean of
+    the raw layer losses (M_pca) or rescaled and softmax-reweighed (Eq. 7, M_pcsa/M_pcsva).
+    """
     cfg = loss_config_for(variant)
 
     def fn(g_tv, d_tv, g_ntv, d_ntv, lr, hr, scales):
         sr, g_ntv = generator.stateless_call(g_tv, g_ntv, lr, training=True)
         point = jnp.mean(losses.point_loss(hr, sr, cfg.huber_delta))
         aux = {"g_point": point, "g_ntv": g_ntv, "d_ntv": d_ntv}
+        g_loss = cfg.eta_point * point
+        if vgg is not None:
+            hr_f = jax.lax.stop_gradient(vgg(hr, training=False))
+            aux["g_vgg"] = jnp.mean(losses.vgg_loss(hr_f, vgg(sr, training=False)))
+            g_loss = g_loss + cfg.gamma_vgg * aux["g_vgg"]
         if discriminator is None:
-            return (cfg.eta_point * point, jnp.zeros(())), aux
+            return (g_loss, jnp.zeros(())), aux
         out, d_ntv = discriminator.stateless_call(d_tv, d_ntv, jnp.concatenate([hr, sr]), training=True)
         real = {k: v[: hr.shape[0]] for k, v in out.items()}
         fake = {k: v[hr.shape[0] :] for k, v in out.items()}
         adv = jnp.mean(losses.adversarial_loss(fake["logit"]))
         d_loss = jnp.mean(losses.discriminator_loss(real["logit"], fake["logit"]))
-        layer = jnp.mean(losses.content_losses(real, fake, TAP_NAMES), axis=0)  # Eq. 6, (8,)
-        scaled = jax.lax.stop_gradient(scales) * layer
-        weights = losses.softmax_weights(scaled)  # Eq. 7, stop-gradient softmax
-        content = jnp.sum(weights * scaled)
-        g_loss = content + cfg.lambda_adv * adv + cfg.eta_point * point
         aux.update(
-            d_ntv=d_ntv, g_adv=adv, g_content=content, d_loss=d_loss, layer=layer, weights=weights,
+            d_ntv=d_ntv, g_adv=adv, d_loss=d_loss,
             d_real=jnp.mean(jax.nn.sigmoid(real["logit"])), d_fake=jnp.mean(jax.nn.sigmoid(fake["logit"])),
         )
+        g_loss = g_loss + cfg.lambda_adv * adv
+        if cfg.use_content:
+            layer = jnp.mean(losses.content_losses(real, fake, TAP_NAMES), axis=0)  # Eq. 6, (8,)
+            rescale = jax.lax.stop_gradient(scales) if cfg.content_rescale else jnp.ones_like(layer)
+            scaled = rescale * layer
+            if cfg.content_weighting == "softmax":
+                weights = losses.softmax_weights(scaled)  # Eq. 7, stop-gradient softmax
+            else:
+                weights = jnp.full_like(layer, 1.0 / len(TAP_NAMES))
+            content = jnp.sum(weights * scaled)
+            g_loss = g_loss + content
+            aux.update(g_content=content, layer=layer, weights=weights)
         return (g_loss, d_loss), aux
 
     return fn
 
 
-SCALARS = ("g_total", "g_point", "g_adv", "g_content", "d_loss", "d_real", "d_fake")
+SCALARS = ("g_total", "g_point", "g_vgg", "g_adv", "g_content", "d_loss", "d_real", "d_fake")
 
 
 def make_step(loss_fn: Any, g_opt: Any, d_opt: Any, batch: int) -> Any:
@@ -154,20 +196,22 @@ def make_step(loss_fn: Any, g_opt: Any, d_opt: Any, batch: int) -> Any:
         values = {"g_total": g_loss, **{k: aux.get(k, jnp.zeros(())) for k in SCALARS[1:]}}
         logs = jnp.stack([values[k] for k in SCALARS])
         if "weights" in aux:
-            logs = jnp.concatenate([logs, aux["weights"]])
+            logs = jnp.concatenate([logs, aux["weights"]])  # w_conv1..8 (uniform for M_pca)
         new["acc"] = state["acc"] + logs
         return new
 
     return jax.jit(step, donate_argnums=0)
 
 
-def initial_state(generator: keras.Model, discriminator: keras.Model | None, g_opt: Any, d_opt: Any, seed: int) -> dict:
+def initial_state(
+    generator: keras.Model, discriminator: keras.Model | None, g_opt: Any, d_opt: Any, seed: int, with_weights: bool
+) -> dict:
     """The step's state: variable values of both networks and optimizers, RNG key, log sums."""
 
     def values(variables: list) -> list:
         return [v.value for v in variables]
 
-    n_logs = len(SCALARS) + (len(TAP_NAMES) if discriminator is not None else 0)
+    n_logs = len(SCALARS) + (len(TAP_NAMES) if with_weights else 0)
     return {
         "key": jax.random.PRNGKey(seed),
         "g_tv": values(generator.trainable_variables), "g_ntv": values(generator.non_trainable_variables),
@@ -226,9 +270,13 @@ def adam(rate: float, args: argparse.Namespace) -> keras.optimizers.Adam:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--variant", choices=("p", "pcsa"), required=True)
+    p.add_argument("--variant", choices=sorted(VARIANTS), required=True)
+    p.add_argument("--vgg-layer", default="block5_conv4", help="VGG19 layer of L_vgg (Eq. 3)")
+    p.add_argument("--vgg-weights", help="local VGG19 weights .h5 (full, or truncated at a block)")
     p.add_argument("--init", required=True, help="generator .keras to start from")
     p.add_argument("--data", nargs="+", required=True, help="folders of HR training images")
+    p.add_argument("--degraded", action="store_true",
+                   help="--data are `srfm degrade --copies K` sets (HR/ + LR/), not HR folders")
     p.add_argument("--bench", help="folder of HR images for the learning curve (monitoring only)")
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, required=True)
@@ -256,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     run_info = {"args": vars(args), "device": str(jax.devices()[0]), "jax": jax.__version__, "keras": keras.__version__}
     print(json.dumps(run_info), flush=True)
 
-    hrs, lrs = load_pairs(args.data)
+    hrs, lrs = load_degraded(args.data) if args.degraded else load_pairs(args.data)
     pool_lr, pool_hr = crop_pool(hrs, lrs, args.pool_draws, args.seed)
     bench = load_bench(args.bench) if args.bench else []
     print(f"{len(hrs)} training images, {len(pool_lr)} crops, {len(bench)} bench images; "
@@ -264,9 +312,15 @@ def main(argv: list[str] | None = None) -> None:
     pool_lr, pool_hr = jax.device_put(pool_lr), jax.device_put(pool_hr)
 
     generator = keras.saving.load_model(args.init)
+    cfg = loss_config_for(args.variant)
     discriminator = None
-    if args.variant == "pcsa":
+    if cfg.use_adv or cfg.use_content:
         discriminator = build_discriminator(DiscriminatorConfig(sync_batchnorm=False))
+    vgg = None
+    if cfg.use_vgg:
+        if not args.vgg_weights:
+            raise SystemExit(f"variant {args.variant} needs L_vgg: pass --vgg-weights PATH (no downloads here)")
+        vgg = build_vgg_features(args.vgg_layer, args.vgg_weights)
     g_opt = adam(args.g_lr, args)
     g_opt.build(generator.trainable_variables)
     d_opt = None
@@ -274,16 +328,16 @@ def main(argv: list[str] | None = None) -> None:
         d_opt = adam(args.d_lr, args)
         d_opt.build(discriminator.trainable_variables)
 
-    state = initial_state(generator, discriminator, g_opt, d_opt, args.seed)
-    loss_fn = make_losses(generator, discriminator, args.variant)
-    if discriminator is not None:
+    state = initial_state(generator, discriminator, g_opt, d_opt, args.seed, cfg.use_content)
+    loss_fn = make_losses(generator, discriminator, vgg, args.variant)
+    if discriminator is not None and cfg.use_content and cfg.content_rescale:
         lr, hr = sample_batch(jax.random.PRNGKey(args.seed + 1), pool_lr, pool_hr, args.batch)
         calibrate(state, loss_fn, lr, hr)
         print("content scales:", np.asarray(state["scales"]).round(4).tolist(), flush=True)
     step_fn = make_step(loss_fn, g_opt, d_opt, args.batch)
     predict = jax.jit(lambda tv, ntv, x: generator.stateless_call(tv, ntv, x, training=False)[0])
 
-    names = list(SCALARS) + ([f"w_{t}" for t in TAP_NAMES] if discriminator is not None else [])
+    names = list(SCALARS) + ([f"w_{t}" for t in TAP_NAMES] if cfg.use_content else [])
     history, curve = out / "history.csv", out / "curve.csv"
     history.unlink(missing_ok=True)
     curve.unlink(missing_ok=True)

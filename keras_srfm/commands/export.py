@@ -32,8 +32,9 @@ def _keras_model_path(spec: str):  # -> Path
     from pathlib import Path
 
     from keras_srfm.inference import default_model_path
+    from keras_srfm.presets import resolve_model
 
-    path = default_model_path() if spec == "default" else Path(spec)
+    path = default_model_path() if spec == "default" else Path(resolve_model(spec))
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path}")
     if path.suffix != ".keras":

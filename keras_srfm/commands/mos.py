@@ -7,10 +7,36 @@ from typing import Any
 
 
 def _model_arg(text: str) -> tuple[str, str]:
+    """`NAME=SPEC`, or a shipped model's name alone (`srfm_mp` = `srfm_mp=srfm_mp`)."""
     name, sep, spec = text.partition("=")
-    if not sep or not name or not spec:
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    if not sep:
+        name = spec = text
+    if not name or not spec:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH or a shipped name, got {text!r}")
     return name, spec
+
+
+def _study_models(args: argparse.Namespace) -> dict[str, str]:
+    """`--shipped` (every shipped model, paper order) then `--models`, as name -> spec.
+
+    Shipped names become their `.keras` files; other specs go to `load_upscaler` unchanged.
+    """
+    from keras_srfm.cli import CommandError
+    from keras_srfm.presets import list_models, models_root, resolve_model
+
+    models: dict[str, str] = {}
+    if args.shipped:
+        models = {m.name: str(m.keras_file) for m in list_models()}
+        if not models:
+            raise CommandError(
+                f"--shipped: no shipped models (<name>/<name>.keras) in {models_root()}"
+            )
+    for name, spec in args.models:
+        if name in models:
+            raise ValueError(f"Model names must be unique. Received: {name!r} twice")
+        keep = spec in ("default", "bicubic", "nearest")
+        models[name] = spec if keep else str(resolve_model(spec))
+    return models
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -30,10 +56,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=PATH",
         help="models to rate: name and a spec for load_upscaler (.keras, SavedModel dir, "
-        ".tflite, 'default'); NN, bicubic and HR are always included",
+        ".tflite, 'default'), or a shipped model's name alone; NN, bicubic and HR are always "
+        "included",
     )
     prep.add_argument(
-        "--hr-dir", required=True, help="folder of ground-truth HR images (e.g. BSD100/HR)"
+        "--shipped",
+        action="store_true",
+        help="rate every shipped model (exported_models/<name>/<name>.keras), in the paper's "
+        "order M_p, M_pva, M_pca, M_pcsa, M_pcsva: the study of Sec. V-C in one command",
+    )
+    prep.add_argument(
+        "--hr-dir",
+        default=None,
+        help="folder of ground-truth HR images (default: BSD100/HR of the benchmarks under "
+        "SRFM_DATA_DIR, the paper's MOS set)",
     )
     prep.add_argument("--images", type=int, default=20, help="images in the study (default: 20)")
     prep.add_argument(
@@ -87,13 +123,14 @@ def run(args: argparse.Namespace) -> int:
     from keras_srfm.cli import CommandError
 
     if args.mos_command == "prepare":
-        from keras_srfm.mos.prepare import prepare_study
+        from keras_srfm.mos.prepare import default_hr_dir, prepare_study
 
-        models = dict(args.models)
-        if len(models) != len(args.models):
-            raise ValueError(f"Model names must be unique. Received: {[n for n, _ in args.models]}")
+        models = _study_models(args)
+        hr_dir = args.hr_dir or default_hr_dir()
+        if hr_dir is None:
+            raise CommandError("give --hr-dir (e.g. .../BSD100/HR): no BSD100 under SRFM_DATA_DIR")
         path = prepare_study(
-            args.hr_dir,
+            hr_dir,
             args.out,
             models=models,
             num_images=args.images,

@@ -5,24 +5,37 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from keras_srfm.config import TrainConfig  # dataclasses only: no TensorFlow import
 
+DEFAULT_SOURCES = ("srfm_div2k", "srfm_flickr2k")  # the paper's DIV2K + Flickr2K
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="train or resume a model (variants p, pva, pca, pcsa, pcsva)")
+    p = subparsers.add_parser(
+        "train",
+        help="train or resume a model (variants p, pva, pca, pcsa, pcsva)",
+        description="Trains one variant of Sec. V-B, or resumes the run in --run-dir. Every input "
+        "(data, VGG19 weights, --init-from, an existing run's configuration) is checked before "
+        "the run folder is created or changed.",
+    )
     p.add_argument("--variant", default="pcsva", choices=["p", "pva", "pca", "pcsa", "pcsva"],
-                   help="loss combination of Sec. V-B (default: pcsva, the paper's final model)")
+                   help="loss combination of Sec. V-B; pva and pcsva need the ImageNet VGG19 weights "
+                        "(the paper's final model is pcsva)")
     p.add_argument("--run-dir", required=True, help="run directory; an existing one is resumed")
     p.add_argument("--data", action="append", default=None, metavar="SOURCE",
                    help="TFDS name (srfm_div2k, srfm_flickr2k, ...) or folder of HR images; repeatable "
-                        "(default: srfm_div2k + srfm_flickr2k, as in the paper)")
-    p.add_argument("--data-weights", type=float, nargs="+", default=None, help="sampling weight per --data")
-    p.add_argument("--data-dir", default=None, help="TFDS data_dir")
-    p.add_argument("--manual-dir", default=None, help="TFDS manual_dir (offline preparation)")
+                        "(default: srfm_div2k + srfm_flickr2k, as in the paper; they download on first use)")
+    p.add_argument("--data-weights", type=float, nargs="+", default=None,
+                   help="sampling weight per --data (default: proportional to the number of images)")
+    p.add_argument("--data-dir", default=None, help="TFDS data_dir (default: ~/tensorflow_datasets)")
+    p.add_argument("--manual-dir", default=None,
+                   help="TFDS manual_dir holding downloaded archives, to prepare offline (default: none)")
     p.add_argument("--steps", type=int, default=200_000, help="total generator updates (paper: 2e5)")
     p.add_argument("--batch-size", type=int, default=16, help="global batch size (paper: 16)")
-    p.add_argument("--patches-per-image", type=int, default=16)
+    p.add_argument("--patches-per-image", type=int, default=16,
+                   help="random patches cut from each decoded image")
     p.add_argument("--g-lr", type=float, default=1e-4, help="generator Adam rate (paper: 1e-4)")
     p.add_argument("--d-lr", type=float, default=1e-4, help="discriminator Adam rate (paper: 1e-4)")
     p.add_argument("--decay-every", type=int, default=100_000, help="steps between decays (paper: 1e5)")
@@ -39,40 +52,56 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--filters", type=int, default=64, help="generator filters (paper: 64)")
     p.add_argument("--rgb-mean", type=float, nargs=3, default=None,
                    help="dataset RGB mean on [0,1] (default: DIV2K's; see `srfm stats`)")
-    p.add_argument("--stats", default=None, help="JSON written by `srfm stats`: its rgb_mean is used")
+    p.add_argument("--stats", default=None,
+                   help="JSON written by `srfm stats`: its rgb_mean is used (default: none)")
     p.add_argument("--vgg-weights", default="imagenet",
-                   help="'imagenet' (download), a local VGG19 notop .h5 file, or 'none' (tests only)")
-    p.add_argument("--content-mode", default="paper", choices=["paper", "authors"])
-    p.add_argument("--tap", default="after_bn", choices=["after_bn", "before_bn"])
-    p.add_argument("--huber-delta", type=float, default=1.0)
+                   help="'imagenet' (downloaded once into ~/.keras), a local VGG19 notop .h5 file, "
+                        "or 'none' (random VGG: tests only)")
+    p.add_argument("--content-mode", default="paper", choices=["paper", "authors"],
+                   help="content loss L_content (Eq. 6): as the paper writes it, or as the authors' code")
+    p.add_argument("--tap", default="after_bn", choices=["after_bn", "before_bn"],
+                   help="where the discriminator's feature taps sit relative to BatchNorm")
+    p.add_argument("--huber-delta", type=float, default=1.0,
+                   help="delta of the Huber point loss (Eq. 2) on [0, 1] images")
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step (jit_compile=True)")
-    p.add_argument("--mixed-precision", default="off", choices=["off", "float16", "bfloat16"])
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker", "tpu"])
+    p.add_argument("--mixed-precision", default="off", choices=["off", "float16", "bfloat16"],
+                   help="compute dtype (variables and losses stay float32)")
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker", "tpu"],
+                   help="tf.distribute strategy: one device, all local GPUs, TF_CONFIG workers, or a TPU")
     p.add_argument("--ema", action="store_true", help="keep an EMA of generator weights and export it")
-    p.add_argument("--init-from", default=None, help="start G from these weights (.keras or .weights.h5)")
+    p.add_argument("--init-from", default=None,
+                   help="start G from these weights (.keras or .weights.h5; default: random init)")
     p.add_argument("--bench-dir", default=None,
-                   help="folder of HR images (e.g. Set5/HR) for a Y-PSNR learning curve at each checkpoint")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1, 2")
+                   help="folder of HR images (e.g. Set5/HR) for a Y-PSNR learning curve at each checkpoint "
+                        "(default: no curve)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order, patches and initial weights")
+    p.add_argument("--verbose", default="auto", help="Keras progress output: auto, 0, 1 or 2")
     p.add_argument("--export-only", default=None, metavar="FILE.keras",
                    help="write the generator of --run-dir's latest checkpoint to FILE.keras and exit "
                         "(safe while that run is training)")
     p.set_defaults(func=run)
 
 
-def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept lazy)
-    from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig
-    from keras_srfm.runner import RunConfig
-    from keras_srfm.training import loss_config_for
+def _rgb_mean_from_stats(path: str) -> tuple[float, ...]:
+    try:
+        mean = json.loads(Path(path).read_text())["rgb_mean"]
+        return tuple(float(v) for v in mean)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"--stats {path} is not a JSON file written by `srfm stats` ({err})") from err
+
+
+def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The five configs of a run, checked by their dataclasses; imports no TensorFlow."""
+    from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, loss_config_for
 
     generator = {"num_blocks": args.blocks, "filters": args.filters}
     if args.stats:
-        generator["rgb_mean"] = tuple(json.loads(Path(args.stats).read_text())["rgb_mean"])
+        generator["rgb_mean"] = _rgb_mean_from_stats(args.stats)
     if args.rgb_mean:
         generator["rgb_mean"] = tuple(args.rgb_mean)
     vgg_weights = None if args.vgg_weights == "none" else args.vgg_weights
     data = DataConfig(
-        sources=tuple(args.data or ("srfm_div2k", "srfm_flickr2k")),
+        sources=tuple(args.data or DEFAULT_SOURCES),
         weights=tuple(args.data_weights or ()),
         batch_size=args.batch_size,
         patches_per_image=args.patches_per_image,
@@ -80,8 +109,8 @@ def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept
         data_dir=args.data_dir,
         manual_dir=args.manual_dir,
     )
-    return RunConfig(
-        train=TrainConfig(
+    return {
+        "train": TrainConfig(
             variant=args.variant, steps=args.steps, g_learning_rate=args.g_lr, d_learning_rate=args.d_lr,
             decay_every=args.decay_every, decay_factor=args.decay_factor, decay_start=args.decay_start,
             warmup_steps=args.warmup_steps,
@@ -89,12 +118,46 @@ def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept
             jit_compile=args.jit, mixed_precision=args.mixed_precision, strategy=args.strategy,
             init_from=args.init_from, seed=args.seed,
         ),
-        data=data,
-        generator=GeneratorConfig(**generator),
-        discriminator=DiscriminatorConfig(patch_size=data.hr_patch, tap=args.tap),
-        loss=loss_config_for(args.variant, content_mode=args.content_mode, vgg_weights=vgg_weights,
-                             huber_delta=args.huber_delta),
-    )
+        "data": data,
+        "generator": GeneratorConfig(**generator),
+        "discriminator": DiscriminatorConfig(patch_size=data.hr_patch, tap=args.tap),
+        "loss": loss_config_for(args.variant, content_mode=args.content_mode, vgg_weights=vgg_weights,
+                                huber_delta=args.huber_delta),
+    }
+
+
+def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept lazy)
+    from keras_srfm.runner import RunConfig
+
+    return RunConfig(**configs_from_args(args))
+
+
+def _keras_verbosity(text: str) -> int | str:
+    if text not in ("auto", "0", "1", "2"):
+        raise ValueError(f"--verbose must be auto, 0, 1 or 2. Received: {text}")
+    return int(text) if text.isdigit() else text
+
+
+def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
+    """Checks every input before the run folder is created or changed (keras_srfm.preflight).
+
+    Cheap checks (no TensorFlow) come first, so a typo fails in well under a second.
+    """
+    from keras_srfm import preflight
+
+    configs = configs_from_args(args)
+    preflight.check_files_quick(args.init_from, args.stats, configs["loss"].vgg_weights, args.bench_dir)
+    preflight.check_data_quick(configs["data"].sources)
+    preflight.check_vgg_quick(configs["loss"])
+
+    from keras_srfm.runner import RunConfig, check_resume_config
+
+    run_cfg = RunConfig(**configs)
+    check_resume_config(Path(args.run_dir), run_cfg)
+    preflight.check_init_from(args.init_from, run_cfg.generator)
+    preflight.check_data(run_cfg.data)
+    preflight.check_vgg(run_cfg.loss, run_cfg.discriminator.patch_size)
+    return run_cfg
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,8 +167,10 @@ def run(args: argparse.Namespace) -> int:
         path, step = export_from_checkpoint(args.run_dir, args.export_only)
         print(f"srfm train: wrote the step-{step} generator of {args.run_dir} to {path}")
         return 0
-    verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
-    run_cfg = run_config_from_args(args)
+    verbose = _keras_verbosity(args.verbose)
+    if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
+        raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
+    run_cfg = check_inputs(args)
     if run_cfg.train.strategy == "multiworker":
         from keras_srfm.distributed import run_multiworker
 

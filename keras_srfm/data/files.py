@@ -1,7 +1,9 @@
 """Image folders: recursive listing with a cheap up-front check of every file.
 
 A file that cannot be read is either skipped with one warning line or a hard error
-(`on_bad_image`), so a bad file never stalls training half-way through.
+(`on_bad_image`), so a bad file never stalls training half-way through. Files in formats the
+tf.data decoder cannot read (TIFF; see `keras_srfm.formats`) are left out with one warning
+line naming them.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
+from keras_srfm.formats import TRAIN_EXTENSIONS, list_image_files
+
 logger = logging.getLogger("keras_srfm.data")
 
 # Formats `tf.io.decode_image` reads (so anything listed here decodes inside tf.data).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = TRAIN_EXTENSIONS
 ON_BAD_IMAGE = ("skip", "error")
 
 
@@ -33,6 +37,11 @@ def check_image(path: Path, min_size: int = 0) -> str | None:
     try:
         with Image.open(path) as img:
             width, height = img.size
+            if img.format == "WEBP" and "A" in img.mode:
+                # tf.io.decode_image(channels=3) refuses a 4-channel WebP.
+                return (
+                    "WebP with an alpha channel: tf.data cannot decode it to RGB; convert it to PNG"
+                )
             if img.format == "PNG":
                 img.verify()
             else:
@@ -52,6 +61,9 @@ def list_images(
     workers: int = 8,
 ) -> list[str]:
     """Image files under `folder` (searched recursively) that pass `check_image`.
+
+    Hidden files and folders are ignored; other files with an extension outside
+    `IMAGE_SUFFIXES` (e.g. TIFF, which tf.data cannot decode) are named in one warning line.
 
     Args:
         folder: str or Path. A folder of HR images; sub-folders are searched too.
@@ -74,7 +86,10 @@ def list_images(
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder not found: {root}")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    listing = list_image_files(root, extensions=IMAGE_SUFFIXES, recursive=True)
+    if listing.skipped:
+        logger.warning("%s", listing.skipped_note())
+    paths = list(listing.images)
     if not paths:
         raise ValueError(f"No images ({', '.join(IMAGE_SUFFIXES)}) found under {root}")
     with ThreadPoolExecutor(max_workers=workers) as pool:

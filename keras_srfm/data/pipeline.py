@@ -6,7 +6,10 @@ Per source (a TFDS dataset such as `srfm_div2k`, or a folder of HR images):
     -> `patches_per_image` aligned random crops, each with a random symmetry of the square
     -> unbatch -> shuffle buffer
 
-so one expensive decode feeds many patches. Sources are mixed with
+so one expensive decode feeds many patches. With `DataConfig.degradation="realistic"` the
+LR is not the bicubic of the image: each HR patch window goes through Real-ESRGAN's
+second-order degradation (`keras_srfm.data.degradation`, ranges in `DataConfig.realistic`).
+Sources are mixed with
 `tf.data.Dataset.sample_from_datasets`, then batched (`drop_remainder=True`), turned into
 float32 in [0, 1] and prefetched. Everything in the loop is a TensorFlow op (parallel `map`,
 no `py_function`). Randomness is stateless, seeded from `DataConfig.seed`, the input
@@ -24,7 +27,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from keras_srfm.config import DataConfig
+from keras_srfm.config import DataConfig, DegradationConfig
+from keras_srfm.data.degradation import degrade, to_uint8, usm_sharpen
 from keras_srfm.data.files import list_images
 from keras_srfm.imresize import imresize_tf as _imresize_tf
 
@@ -245,6 +249,46 @@ def random_window_patches(
     return _augment(lr_p, hr_p, aug_seed)
 
 
+def random_degraded_patches(
+    hr: tf.Tensor,
+    seed: tf.Tensor,
+    *,
+    count: int,
+    lr_patch: int,
+    scale: int,
+    config: DegradationConfig,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """As `random_window_patches`, but LR from the realistic degradation of each HR window.
+
+    Each HR window (the patch plus `config.context` LR pixels of context, the image padded
+    symmetrically) is optionally unsharp-masked (`config.usm_target`: the sharpened window is
+    both the chain's input and the target, as in Real-ESRGAN), degraded by
+    `keras_srfm.data.degradation.degrade` and cropped back to the patch. The image's patches
+    share one call, hence its per-call draws (resize factors, modes, final order).
+    """
+    pos_seed, aug_seed, degrade_seed = tf.unstack(tf.random.split(seed, 3))
+    shape = tf.shape(hr)
+    limits = tf.stack([shape[0], shape[1]]) // scale - lr_patch + 1
+    ys, xs = _positions(pos_seed, count, limits)
+    margin = config.context
+    pad = margin * scale
+    padded = tf.pad(hr, [[pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+    windows = _crop(padded, ys * scale, xs * scale, (lr_patch + 2 * margin) * scale)
+    if config.usm_target:
+        windows = to_uint8(
+            usm_sharpen(
+                tf.cast(windows, tf.float32) / 255.0,
+                config.usm_weight,
+                config.usm_threshold,
+                config.usm_radius,
+            )
+        )
+    lr_windows = degrade(windows, degrade_seed, config).lr
+    lr_p = lr_windows[:, margin : margin + lr_patch, margin : margin + lr_patch]
+    hr_p = windows[:, pad : pad + lr_patch * scale, pad : pad + lr_patch * scale]
+    return _augment(lr_p, hr_p, aug_seed)
+
+
 # === Per-source streams ===
 
 
@@ -331,14 +375,19 @@ def patch_stream(
     """Endless, shuffled uint8 `(lr_patch, hr_patch)` pairs from one source (not batched)."""
     ctx = input_context or tf.distribute.InputContext()
     kwargs = {"count": config.patches_per_image, "lr_patch": config.lr_patch, "scale": config.scale}
+    realistic = config.degradation == "realistic"
     if source.kind == "folder":
-        images = _folder_images(source, config, ctx, seed, cache, lr_from)
+        # The realistic LR is made per patch: load HR only, as for lr_from="window".
+        images = _folder_images(source, config, ctx, seed, cache, "window" if realistic else lr_from)
     else:
         images = _tfds_images(source, config, ctx, seed, cache)
-        lr_from = "image"  # TFDS examples carry their LR
+        lr_from = "image"  # TFDS examples carry their LR (unused when realistic)
 
     def cut(index: tf.Tensor, pair: Any) -> tuple[tf.Tensor, tf.Tensor]:
         image_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        if realistic:
+            hr = pair if source.kind == "folder" else pair[1]
+            return random_degraded_patches(hr, image_seed, config=config.realistic, **kwargs)
         if lr_from == "window":
             return random_window_patches(pair, image_seed, **kwargs)
         return random_patches(pair[0], pair[1], image_seed, **kwargs)

@@ -44,8 +44,6 @@ def build_vgg_features(
     if local and not Path(str(weights)).is_file():
         raise FileNotFoundError(f"VGG19 weights file not found: {weights}")
     vgg = _vgg19(None if local else weights)
-    if local:
-        vgg.load_weights(str(weights))
     try:
         features = vgg.get_layer(layer).output
     except ValueError as err:
@@ -53,6 +51,8 @@ def build_vgg_features(
         raise ValueError(f"Unknown VGG19 layer. Expected one of {names}. Received: layer={layer!r}") from err
     inputs = keras.Input(shape=(patch_size, patch_size, 3), name="image")
     truncated = keras.Model(vgg.input, features, name=f"vgg19_{layer}")
+    if local:
+        _load_local_weights(vgg, truncated, str(weights), layer)
     model = keras.Model(inputs, truncated(VGGPreprocess(name="vgg_preprocess")(inputs)), name="vgg_features")
     model.trainable = False
     return model
@@ -74,3 +74,31 @@ def _vgg19(weights: str | None) -> keras.Model:
         ) from err
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def _load_local_weights(vgg: keras.Model, truncated: keras.Model, path: str, layer: str) -> None:
+    """Loads a Keras VGG19 weights file: the full `notop` file, or one truncated at a block.
+
+    A truncated file (such as `vgg19_block1to3_imagenet.h5`, blocks 1-3 only) serves every
+    `layer` whose conv layers it holds; the full file serves any layer. A file that lacks a
+    layer the truncated network uses is refused: a VGG with random layers is no perceptual loss.
+    """
+    try:
+        vgg.load_weights(path)  # the full file, in Keras' legacy HDF5 layout or the .weights.h5 one
+        return
+    except ValueError as err:
+        if "Layer count mismatch" not in str(err):
+            raise
+    import h5py  # a Keras dependency; legacy HDF5 files list their layers in an attribute
+
+    with h5py.File(path, "r") as f:
+        saved = {n.decode() if isinstance(n, bytes) else n for n in f.attrs.get("layer_names", [])}
+    needed = [w.name for w in truncated.layers if w.weights]
+    missing = [name for name in needed if name not in saved]
+    if missing:
+        raise ValueError(
+            f"{path} lacks the VGG19 layers {missing[0]}..{missing[-1]} that L_vgg on {layer} needs: "
+            "pass a layer the file holds (e.g. --vgg-layer block3_conv4 for "
+            f"vgg19_block1to3_imagenet.h5) or the full weights. Received: layer={layer!r}"
+        )
+    truncated.load_weights(path, by_name=True)

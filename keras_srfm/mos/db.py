@@ -2,7 +2,9 @@
 
 Every rating is committed (WAL journal, `synchronous=FULL`) before the server answers, so a
 killed server loses no rating it acknowledged. Each rater's item order is stored when they
-register, so a rater who comes back resumes at the same place in the same order.
+register, so a rater who comes back resumes at the same place in the same order. Each item
+image the server delivers to a rater is recorded (`shown`), and a score is stored only for an
+item whose image reached that rater's browser.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ CREATE TABLE IF NOT EXISTS ratings (
     UNIQUE (rater_id, token),
     UNIQUE (rater_id, position)
 );
+CREATE TABLE IF NOT EXISTS shown (
+    rater_id TEXT NOT NULL REFERENCES raters(rater_id),
+    token TEXT NOT NULL,
+    shown_at TEXT NOT NULL,
+    PRIMARY KEY (rater_id, token)
+);
 """
 
 
@@ -58,6 +66,12 @@ class AlreadyRatedError(RatingError):
 
 
 class OutOfOrderError(RatingError):
+    status = 409
+
+
+class NotShownError(RatingError):
+    """The item's image never reached this rater (e.g. it failed to load): no score for it."""
+
     status = 409
 
 
@@ -208,6 +222,11 @@ class RatingStore:
                 (_now(), rater_id),
             )
 
+    def mark_shown(self, rater_id: str, token: str) -> None:
+        """Records that `token`'s image was delivered to `rater_id` (committed, idempotent)."""
+        with self._connect() as conn:
+            conn.execute("INSERT OR IGNORE INTO shown VALUES (?, ?, ?)", (rater_id, token, _now()))
+
     def add_rating(self, rater_id: str, token: str, score: int, image: str, method: str) -> int:
         """Stores one rating in its own transaction; returns its presentation position.
 
@@ -218,6 +237,7 @@ class RatingStore:
             UnknownItemError: the rater is unknown or `token` is not one of their items.
             AlreadyRatedError: `token` already has this rater's score.
             OutOfOrderError: `token` is a later item, not the one on screen.
+            NotShownError: `token`'s image was never delivered to this rater (`mark_shown`).
             ValueError: `score` is not an int in [1, 5].
         """
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
@@ -237,6 +257,14 @@ class RatingStore:
                     raise AlreadyRatedError("You already rated this image; nothing was changed")
                 if token != rater.current:
                     raise OutOfOrderError("This is not the image on screen; reload the page")
+                shown = conn.execute(
+                    "SELECT 1 FROM shown WHERE rater_id = ? AND token = ?", (rater_id, token)
+                ).fetchone()
+                if not shown:
+                    raise NotShownError(
+                        "This image never reached your browser, so no score was stored; "
+                        "reload the page"
+                    )
                 conn.execute(
                     "INSERT INTO ratings (rater_id, token, image, method, score, position, rated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",

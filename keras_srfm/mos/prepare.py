@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from keras_srfm.formats import IMAGE_EXTENSIONS, list_image_files
 from keras_srfm.mos.study import (
     FORMAT,
     FORMAT_VERSION,
@@ -33,22 +35,43 @@ from keras_srfm.mos.study import (
 )
 
 SCALE = 4
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS  # read with Pillow: every format of keras_srfm.formats
+logger = logging.getLogger("keras_srfm.mos")
 
 Upscaler = Callable[[np.ndarray], np.ndarray]
 
 
+def default_hr_dir() -> Path | None:
+    """BSD100's HR folder of the benchmark data (`$SRFM_DATA_DIR/benchmarks/BSD100/HR`, the
+    variable defaulting to `../shared/data` beside the repository), or None if absent."""
+    root = Path(__file__).resolve().parents[2]
+    data = Path(os.environ.get("SRFM_DATA_DIR", root.parent / "shared" / "data"))
+    folder = data / "benchmarks" / "BSD100" / "HR"
+    return folder if folder.is_dir() else None
+
+
 def list_images(hr_dir: Path) -> list[Path]:
-    """Image files directly in `hr_dir`, sorted by name."""
+    """Image files directly in `hr_dir`, sorted by name; other files are named in a warning."""
     if not hr_dir.is_dir():
         raise FileNotFoundError(f"HR directory not found: {hr_dir}")
-    return sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    listing = list_image_files(hr_dir, extensions=IMAGE_SUFFIXES)
+    if listing.skipped:
+        logger.warning("%s", listing.skipped_note())
+    return list(listing.images)
 
 
 def load_hr(path: Path) -> np.ndarray:
-    """The HR image as uint8 RGB, cropped to a multiple of the scale (the mod-4 crop)."""
-    with Image.open(path) as im:
-        hr = np.asarray(im.convert("RGB"))
+    """The HR image as uint8 RGB, cropped to a multiple of the scale (the mod-4 crop).
+
+    Decoded like every other command's input (`keras_srfm.inference.read_image`: EXIF
+    orientation applied, 16-bit and palette images converted).
+    """
+    from keras_srfm.inference import read_image
+
+    try:
+        hr = read_image(path).rgb
+    except ValueError as err:
+        raise ValueError(f"cannot read image {path}: {err}") from err
     h, w = (hr.shape[0] // SCALE) * SCALE, (hr.shape[1] // SCALE) * SCALE
     if h == 0 or w == 0:
         raise ValueError(f"Image smaller than {SCALE}x{SCALE}. Received: {path} {hr.shape}")

@@ -4,21 +4,32 @@ Flow, as in Sec. V-C: a rater enters an id, sees the calibration pairs (NN = sco
 score 5), then rates every item of their study once, one image per page, in their own random
 order. Pages, URLs and image names carry only opaque tokens, never a method name. Scores are
 typed (keys 1-5) or clicked; each is committed to SQLite before the next page is served.
+
+Nothing is recorded for an image a rater could not see: every study file is read and checked
+against its sha256 before the server listens, each item image is checked again when served,
+and a score is stored only for an item whose image the server delivered to that rater
+(`RatingStore.mark_shown`). Item images are sent with `Cache-Control: no-cache` and an ETag, so
+every display asks the server (a cheap 304) and is recorded for the rater who sees it.
+
+Trust model: a trusted local network. A rater is identified only by the id they type (no
+password), and forms carry no CSRF token; the server binds 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import os
 import re
 import secrets
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, redirect, render_template, request, send_file, session, url_for
+from flask import Flask, abort, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -84,7 +95,7 @@ def create_app(study_dir: str | Path, verify: bool = True) -> Flask:
     """
     study = load_study(study_dir, verify=verify)
     store = RatingStore(study.db_path, manifest_sha256=study.manifest_sha256())
-    files = study.files_by_token()
+    entries = {it.token: it for it in study.entries()}
     items = study.items_by_token()
     calibration = study.calibration
 
@@ -215,11 +226,28 @@ def create_app(study_dir: str | Path, verify: bool = True) -> Flask:
     @app.get("/img/<token>")
     def image(token: str) -> Response:
         # Only manifest tokens map to files; a request path never reaches the file system.
-        if not TOKEN_RE.fullmatch(token) or token not in files:
+        if not TOKEN_RE.fullmatch(token) or token not in entries:
             abort(404, "No such image.")
-        return send_file(
-            files[token], mimetype="image/png", download_name=f"{token}.png", max_age=3600
-        )
+        entry = entries[token]
+        try:
+            data = study.read_verified(entry)
+        except ValueError as err:
+            app.logger.error("cannot serve %s: %s", token, err)
+            abort(
+                500,
+                "This image cannot be shown (its study file is missing or changed); "
+                "nothing can be rated for it. Please tell the study organiser.",
+            )
+        response = Response(data, mimetype="image/png")
+        response.set_etag(entry.sha256)
+        if token in items:
+            rater = current_rater()
+            if rater is not None and token in rater.order:
+                store.mark_shown(rater.rater_id, token)
+            response.cache_control.no_cache = True  # each display reaches the server: recorded
+        else:
+            response.cache_control.max_age = 3600  # calibration images: never rated
+        return response.make_conditional(request)
 
     @app.get("/healthz")
     def healthz() -> tuple[str, int]:
@@ -228,12 +256,32 @@ def create_app(study_dir: str | Path, verify: bool = True) -> Flask:
     return app
 
 
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1); False for the rest."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def trust_warning(host: str) -> str:
+    """The one-line warning printed when the app is reachable from other machines."""
+    return (
+        f"srfm mos serve: warning: listening on {host}, reachable from other machines: a rater "
+        "is identified only by the id they type (no password, no CSRF token); use it only on "
+        "a trusted local network (see docs/security.md)"
+    )
+
+
 def serve(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Runs the rating app until interrupted, holding the study lock.
 
     Args:
         study_dir: str or Path. A prepared study.
-        host: str. Interface to bind. Defaults to localhost only.
+        host: str. Interface to bind. Defaults to localhost only; any other (non-loopback)
+            address prints `trust_warning` on stderr.
         port: int. TCP port; 0 picks a free one. Defaults to 8000.
 
     Raises:
@@ -242,8 +290,10 @@ def serve(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> N
     """
     from werkzeug.serving import make_server
 
-    root = Path(study_dir)
-    load_study(root)  # a missing study fails before a lock file is made
+    # Resolved once, before anything listens; a missing study fails before a lock file is made.
+    root = load_study(study_dir).root
+    if not is_loopback(host):
+        print(trust_warning(host), file=sys.stderr, flush=True)
     with study_lock(root):
         app = create_app(root)
         # Bind first ourselves: werkzeug's own bind prints and exits on a busy port.

@@ -115,32 +115,42 @@ class Study:
     def manifest_sha256(self) -> str:
         return sha256_file(self.root / MANIFEST_NAME)
 
-    def files_by_token(self) -> dict[str, Path]:
-        """Every servable file (items and calibration), keyed by token."""
-        files = {it.token: self.root / it.file for it in self.items}
-        for low, high in self.calibration:
-            files[low.token] = self.root / low.file
-            files[high.token] = self.root / high.file
-        return files
-
     def items_by_token(self) -> dict[str, Item]:
         return {it.token: it for it in self.items}
 
-    def verify(self) -> None:
-        """Checks that every file exists and matches its manifest sha256.
-
-        Raises:
-            ValueError: naming the first missing or altered file.
-        """
+    def entries(self) -> list[Item]:
+        """Every file of the study: the rated items, then the calibration pairs."""
         entries = list(self.items)
         for low, high in self.calibration:
             entries += [low, high]
-        for it in entries:
-            path = self.root / it.file
-            if not path.is_file():
-                raise ValueError(f"Study file missing: {path}")
-            if sha256_file(path) != it.sha256:
-                raise ValueError(f"Study file altered (sha256 mismatch): {path}")
+        return entries
+
+    def read_verified(self, item: Item) -> bytes:
+        """The bytes of one study file, checked against its manifest sha256.
+
+        Raises:
+            ValueError: naming the file, if it is missing, not a regular file, unreadable or
+                altered.
+        """
+        path = self.root / item.file
+        if not path.is_file():
+            raise ValueError(f"Study file missing (or not a regular file): {path}")
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise ValueError(f"Study file unreadable: {path} ({err.strerror or err})") from err
+        if hashlib.sha256(data).hexdigest() != item.sha256:
+            raise ValueError(f"Study file altered (sha256 mismatch): {path}")
+        return data
+
+    def verify(self) -> None:
+        """Checks that every file exists, is readable and matches its manifest sha256.
+
+        Raises:
+            ValueError: naming the first missing, unreadable or altered file.
+        """
+        for it in self.entries():
+            self.read_verified(it)
 
     def rater_images(self, rater_index: int) -> list[str]:
         """The images the `rater_index`-th rater sees: a cyclic window of the selection.
@@ -170,13 +180,15 @@ def load_study(root: str | Path, verify: bool = False) -> Study:
         verify: bool. Also check every file's sha256. Defaults to False.
 
     Returns:
-        Study.
+        Study, whose `root` is absolute (a relative `root` is resolved against the current
+        working directory once, here).
 
     Raises:
         FileNotFoundError: if the directory or its manifest is missing.
         ValueError: if the manifest is not a study manifest, or (with `verify`) a file is off.
     """
-    root = Path(root)
+    # Absolute from here on: Flask's send_file and any later chdir must not reinterpret it.
+    root = Path(root).expanduser().resolve()
     path = root / MANIFEST_NAME
     if not path.is_file():
         raise FileNotFoundError(f"No study manifest at {path} (make one with `srfm mos prepare`)")

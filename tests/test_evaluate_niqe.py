@@ -1,0 +1,147 @@
+"""`srfm evaluate --metrics ...niqe`: NIQE of SR and HR in the table, JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_srfm import cli, evaluation, metrics
+from keras_srfm.imresize import imresize
+
+
+def _texture(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = np.cumsum(np.cumsum(rng.normal(size=shape), axis=0), axis=1)
+    base = (base - base.min()) / np.ptp(base) * 200 + 20 + rng.normal(scale=8, size=shape)
+    return np.clip(np.round(base), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture()
+def niqe_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> metrics.NiqeParams:
+    """A synthetic pristine model in a file named by SRFM_NIQE_PARAMS (no shared data needed)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(36, 36))
+    x = np.arange(7) - 3.0
+    g = np.exp(-(x * x) / (2 * (7 / 6) ** 2))
+    path = tmp_path / "params.npz"
+    np.savez(
+        path,
+        mu_pris_param=rng.normal(size=(1, 36)),
+        cov_pris_param=a @ a.T / 36,
+        gaussian_window=np.outer(g, g) / np.outer(g, g).sum(),
+    )
+    monkeypatch.setenv(metrics.NIQE_PARAMS_ENV, str(path))
+    return metrics.NiqeParams.from_npz(path)
+
+
+@pytest.fixture()
+def hr_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "Tiny" / "HR"
+    folder.mkdir(parents=True)
+    # 2 x 1 NIQE blocks after the 4-pixel shave; one gray file.
+    Image.fromarray(_texture(0, (208, 112, 3))).save(folder / "a.png")
+    Image.fromarray(_texture(1, (112, 210))).save(folder / "gray.png")  # mode L, not mod 4
+    return folder
+
+
+def test_niqe_in_table_json_and_csv(
+    hr_folder: Path, niqe_params: metrics.NiqeParams, tmp_path: Path, capsys
+) -> None:
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    argv = ["evaluate", "--model", "bicubic", "--hr-dir", str(hr_folder), "--no-progress"]
+    argv += ["--metrics", "psnr,niqe", "--json", str(out_json), "--csv", str(out_csv)]
+    assert cli.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "| Dataset | bicubic (PSNR/NIQE) | HR NIQE |" in table
+    assert "lower is better" in table
+
+    document = json.loads(out_json.read_text())
+    assert document["lower_is_better"] == ["niqe"] and "NIQE" in document["protocol"]
+    tiny = document["datasets"]["Tiny"]
+    # By hand: the SR's Y (the gray luma for the gray file), shave 4; HR mod-cropped.
+    hr = np.asarray(Image.open(hr_folder / "a.png"))
+    sr = imresize(imresize(hr, 1 / 4), 4)
+    assert tiny["per_image"]["a.png"] == {
+        "psnr": pytest.approx(metrics.psnr(hr, sr)),
+        "niqe": pytest.approx(metrics.niqe(sr, params=niqe_params)),
+    }
+    gray = np.asarray(Image.open(hr_folder / "gray.png"))[:, :208]
+    sr_gray = metrics.rgb_to_gray(imresize(imresize(np.dstack([gray] * 3), 1 / 4), 4))
+    assert tiny["per_image"]["gray.png"]["niqe"] == pytest.approx(
+        metrics.niqe(sr_gray, params=niqe_params)
+    )
+    assert tiny["hr"]["per_image"]["a.png"]["niqe"] == pytest.approx(
+        metrics.niqe(hr, params=niqe_params)
+    )
+    assert tiny["hr"]["mean"]["niqe"] == pytest.approx(
+        np.mean([v["niqe"] for v in tiny["hr"]["per_image"].values()])
+    )
+    assert f"| Tiny | {tiny['mean']['psnr']:.2f}/{tiny['mean']['niqe']:.3f} |" in table
+
+    rows = list(csv.DictReader(out_csv.open()))
+    assert list(rows[0]) == ["dataset", "image", "psnr", "niqe", "hr_niqe"]
+    assert float(rows[0]["hr_niqe"]) == pytest.approx(tiny["hr"]["per_image"]["a.png"]["niqe"])
+
+
+def test_default_metrics_unchanged(hr_folder: Path, tmp_path: Path) -> None:
+    source = evaluation.folder_source(hr_folder)
+    from keras_srfm.inference import load_upscaler
+
+    result = evaluation.evaluate_source(load_upscaler("bicubic"), source, progress=False)
+    assert result.metrics == ("psnr", "ssim", "vif") and not result.hr
+    assert "hr" not in result.to_dict() and "NIQE" not in evaluation.markdown_table("m", [result])
+
+
+def test_cli_default_is_the_library_default() -> None:
+    from keras_srfm.commands import evaluate
+
+    assert evaluate.DEFAULT_METRICS == evaluation.DEFAULT_METRICS
+
+
+def test_parse_metrics() -> None:
+    assert evaluation.parse_metrics("PSNR, niqe,psnr") == ("psnr", "niqe")
+    with pytest.raises(ValueError, match="lpips"):
+        evaluation.parse_metrics("psnr,lpips")
+
+
+@pytest.mark.parametrize("case", ["unknown", "no-params", "too-small"])
+def test_bad_niqe_runs_exit_2(
+    case: str, hr_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    out_json = tmp_path / "out.json"
+    folder = hr_folder
+    names = "psnr,niqe"
+    if case == "unknown":
+        names = "psnr,nique"
+    elif case == "no-params":
+        monkeypatch.setenv(metrics.NIQE_PARAMS_ENV, str(tmp_path / "absent.npz"))
+    else:
+        monkeypatch.setenv(metrics.NIQE_PARAMS_ENV, str(tmp_path / "absent.npz"))
+        folder = tmp_path / "Small"
+        folder.mkdir()
+        Image.fromarray(_texture(3, (64, 64, 3))).save(folder / "s.png")
+        np.savez(
+            tmp_path / "absent.npz",
+            mu_pris_param=np.zeros((1, 36)),
+            cov_pris_param=np.eye(36),
+            gaussian_window=np.full((7, 7), 1 / 49),
+        )
+    argv = ["evaluate", "--model", "bicubic", "--hr-dir", str(folder), "--metrics", names]
+    status = cli.main([*argv, "--json", str(out_json), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    # One error line; a per-image failure adds the run's summary line after it.
+    assert len(err) == (2 if case == "too-small" else 1) and err[0].startswith("srfm evaluate: error:")
+    expected = {"unknown": "nique", "no-params": "absent.npz", "too-small": "Small/s.png"}[case]
+    assert expected in err[0]
+    if case == "too-small":
+        # A per-image failure: named, recorded, and the run goes on (exit 1, as srfm upscale).
+        assert status == 1
+        assert "s.png" in json.loads(out_json.read_text())["datasets"]["Small"]["failed"]
+    else:
+        assert status == 2
+        assert not out_json.exists()
