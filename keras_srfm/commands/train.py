@@ -7,7 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from keras_srfm.config import TrainConfig  # dataclasses only: no TensorFlow import
+from keras_srfm.config import (  # dataclasses only: no TensorFlow import
+    VARIANTS,
+    DiscriminatorConfig,
+    LossConfig,
+    TrainConfig,
+)
 
 DEFAULT_SOURCES = ("srfm_div2k", "srfm_flickr2k")  # the paper's DIV2K + Flickr2K
 
@@ -15,12 +20,12 @@ DEFAULT_SOURCES = ("srfm_div2k", "srfm_flickr2k")  # the paper's DIV2K + Flickr2
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train or resume a model (variants p, pva, pca, pcsa, pcsva)",
+        help=f"train or resume a model (variants {', '.join(VARIANTS)})",
         description="Trains one variant of Sec. V-B, or resumes the run in --run-dir. Every input "
         "(data, VGG19 weights, --init-from, an existing run's configuration) is checked before "
         "the run folder is created or changed.",
     )
-    p.add_argument("--variant", default="pcsva", choices=["p", "pva", "pca", "pcsa", "pcsva"],
+    p.add_argument("--variant", default=TrainConfig.variant, choices=list(VARIANTS),
                    help="loss combination of Sec. V-B; pva and pcsva need the ImageNet VGG19 weights "
                         "(the paper's final model is pcsva)")
     p.add_argument("--run-dir", required=True, help="run directory; an existing one is resumed")
@@ -57,16 +62,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vgg-weights", default="imagenet",
                    help="'imagenet' (downloaded once into ~/.keras), a local VGG19 notop .h5 file, "
                         "or 'none' (random VGG: tests only)")
-    p.add_argument("--content-mode", default="paper", choices=["paper", "authors"],
+    p.add_argument("--vgg-layer", default=LossConfig.vgg_layer, choices=LossConfig.choices("vgg_layer"),
+                   metavar="LAYER",
+                   help="VGG19 conv layer whose features L_vgg (Eq. 3) matches (default: block5_conv4, the "
+                        "paper's); e.g. block3_conv4 with a VGG19 file holding blocks 1-3 only")
+    p.add_argument("--content-mode", default=LossConfig.content_mode, choices=LossConfig.choices("content_mode"),
                    help="content loss L_content (Eq. 6): as the paper writes it, or as the authors' code")
-    p.add_argument("--tap", default="after_bn", choices=["after_bn", "before_bn"],
+    p.add_argument("--tap", default=DiscriminatorConfig.tap, choices=DiscriminatorConfig.choices("tap"),
                    help="where the discriminator's feature taps sit relative to BatchNorm")
     p.add_argument("--huber-delta", type=float, default=1.0,
                    help="delta of the Huber point loss (Eq. 2) on [0, 1] images")
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step (jit_compile=True)")
-    p.add_argument("--mixed-precision", default="off", choices=["off", "float16", "bfloat16"],
+    p.add_argument("--mixed-precision", default=TrainConfig.mixed_precision,
+                   choices=TrainConfig.choices("mixed_precision"),
                    help="compute dtype (variables and losses stay float32)")
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker", "tpu"],
+    p.add_argument("--strategy", default=TrainConfig.strategy, choices=TrainConfig.choices("strategy"),
                    help="tf.distribute strategy: one device, all local GPUs, TF_CONFIG workers, or a TPU")
     p.add_argument("--ema", action="store_true", help="keep an EMA of generator weights and export it")
     p.add_argument("--init-from", default=None,
@@ -122,7 +132,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "generator": GeneratorConfig(**generator),
         "discriminator": DiscriminatorConfig(patch_size=data.hr_patch, tap=args.tap),
         "loss": loss_config_for(args.variant, content_mode=args.content_mode, vgg_weights=vgg_weights,
-                                huber_delta=args.huber_delta),
+                                vgg_layer=args.vgg_layer, huber_delta=args.huber_delta),
     }
 
 
