@@ -98,3 +98,19 @@ def test_a_wrong_objective_is_far_outside_the_tolerance(steps: dict) -> None:
     model.train_step((tf.constant(batch["lr"]), tf.constant(batch["hr"])))
     wrong = [b - v.numpy() for b, v in zip(before, g.trainable_variables)]
     assert sgd_step.relative_l2(wrong, reference[:n_g]) > 100 * TOLERANCE
+
+
+@pytest.mark.slow
+def test_jax_training_imports_without_tensorflow() -> None:
+    """The JAX step and tools/train_jax.py load where only JAX is installed (the lent GPUs)."""
+    root = Path(__file__).parents[1]
+    code = (
+        f"import sys, runpy; sys.path[:0] = [{str(SCRIPT.parent)!r}, {str(root)!r}]\n"
+        "from sgd_step import HideTensorFlow; sys.meta_path.insert(0, HideTensorFlow())\n"
+        "import keras_srfm.jax_step\n"
+        f"sys.argv = ['train_jax.py', '--help']; runpy.run_path({str(root / 'tools' / 'train_jax.py')!r}, run_name='__main__')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "--variant" in out.stdout and "tensorflow" not in out.stderr.lower()
