@@ -1,9 +1,19 @@
-"""Training callbacks: resumable checkpoints, benchmark PSNR (learning curve), SR samples."""
+"""Training callbacks: resumable checkpoints, CSV history, benchmark PSNR (learning curve), SR samples.
+
+Every tensor a callback takes from the model leaves it through `super_resolve`, which casts
+the generator's output from the compute dtype of a mixed-precision policy (float16 or
+bfloat16) to float32: what is rendered, logged or scored is float32 whatever the policy.
+
+At each epoch end the rows of `history.csv` and `curve.csv` are written *before* the
+checkpoint, and a resume drops the rows past the restored step (`truncate_after_step`), so
+a kill between the two can neither lose a row nor leave one twice.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,11 +23,25 @@ import numpy as np
 import tensorflow as tf
 
 
+def super_resolve(generator: keras.Model, lr: Any) -> tf.Tensor:
+    """The generator's SR of `lr` as float32: where a tensor leaves the model's compute dtype.
+
+    Args:
+        generator: keras.Model. Any dtype policy (`float32`, `mixed_float16`, `mixed_bfloat16`).
+        lr: float array or tensor (B, h, w, 3) on [0, 1].
+
+    Returns:
+        float32 tensor (B, h * scale, w * scale, 3), not clipped.
+    """
+    return tf.cast(generator(tf.cast(lr, tf.float32), training=False), tf.float32)
+
+
 class ResumableCheckpoint(keras.callbacks.Callback):
     """Saves a `tf.train.Checkpoint` (networks, both optimizers, step, Eq. 7 scales) per epoch.
 
     One Keras "epoch" is `TrainConfig.checkpoint_every` steps, so a run killed at any moment
-    loses at most that many steps; `restore()` before `fit(initial_epoch=...)` resumes it.
+    loses at most that many steps; `keras_srfm.checkpoints.restore_newest_intact` before
+    `fit(initial_epoch=...)` resumes it. Put it after the CSV loggers in the callback list.
     """
 
     def __init__(self, manager: tf.train.CheckpointManager, step: tf.Variable) -> None:
@@ -25,13 +49,92 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.manager = manager
         self.step = step
 
-    def restore(self) -> int:
-        """Restores the latest checkpoint if any; returns the step it was taken at."""
-        path = self.manager.restore_or_initialize()
-        return int(self.step.numpy()) if path else 0
-
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Ends `fit` once the optimizer has made `steps` updates (a last, shorter epoch)."""
+
+    def __init__(self, step: tf.Variable, steps: int) -> None:
+        super().__init__()
+        self.step, self.steps = step, steps
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if int(self.step.numpy()) >= self.steps:
+            self.model.stop_training = True
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """One `history.csv` row per epoch: `epoch`, `step`, then the logs (sorted keys).
+
+    Replaces `keras.callbacks.CSVLogger` to add the step (rows of a resumed run are keyed by
+    it, see `truncate_after_step`) and to flush each row to disk before the checkpoint.
+    """
+
+    def __init__(self, path: str | Path, step: tf.Variable) -> None:
+        super().__init__()
+        self.path, self.step = Path(path), step
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        values = {k: float(v) for k, v in (logs or {}).items()}
+        append_csv_row(self.path, {"epoch": epoch, "step": int(self.step.numpy()), **values},
+                       ["epoch", "step", *sorted(values)])
+
+
+def append_csv_row(path: Path, row: dict[str, Any], columns: list[str]) -> None:
+    """Appends `row` (header first when the file is new), flushed and fsynced.
+
+    An existing header wins: keys it lacks are dropped, columns it has and `row` lacks stay
+    empty (e.g. `bench_psnr` when `--bench-dir` is given only on resume).
+    """
+    header = read_csv_header(path)
+    fields = header or columns
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if not header:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The header row of a CSV file ([] when missing or empty)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return next(csv.reader(f), [])
+
+
+def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> int:
+    """Drops the rows of a CSV log taken after `step` (atomically); returns how many.
+
+    Rows are keyed by their `step` column; logs written before that column existed by
+    `epoch` (the step at the end of epoch e is `(e + 1) * steps_per_epoch`).
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return 0
+    header, body = rows[0], rows[1:]
+    if "step" in header:
+        column, at = header.index("step"), (lambda v: int(float(v)))
+    elif "epoch" in header:
+        column, at = header.index("epoch"), (lambda v: (int(float(v)) + 1) * steps_per_epoch)
+    else:
+        return 0
+    kept = [row for row in body if row and at(row[column]) <= step]
+    dropped = len(body) - len(kept)
+    if dropped:
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", newline="") as f:
+            csv.writer(f).writerows([header, *kept])
+        tmp.replace(path)
+    return dropped
 
 
 class BenchmarkPSNR(keras.callbacks.Callback):
@@ -68,8 +171,8 @@ class BenchmarkPSNR(keras.callbacks.Callback):
 
         values = []
         for lr, hr, gray in self.pairs:
-            sr = self.model.generator(lr[np.newaxis].astype("float32") / 255.0, training=False)[0]
-            sr = np.round(np.clip(np.asarray(sr, dtype=np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
+            sr = super_resolve(self.model.generator, lr[np.newaxis].astype("float32") / 255.0)[0]
+            sr = np.round(np.clip(sr.numpy().astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
             # A gray HR is its own Y; metrics reduces the SR of it with the rgb2gray convention.
             values.append(psnr(hr[..., 0] if gray else hr, sr, shave=self.scale))
         return float(np.mean(values))
@@ -78,12 +181,8 @@ class BenchmarkPSNR(keras.callbacks.Callback):
         value = self.psnr()
         if logs is not None:
             logs["bench_psnr"] = value
-        new = not self.curve_csv.exists()
-        with self.curve_csv.open("a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(["step", "psnr_y", "time"])
-            writer.writerow([int(self.step.numpy()), f"{value:.4f}", f"{time.time():.0f}"])
+        row = {"step": int(self.step.numpy()), "psnr_y": f"{value:.4f}", "time": f"{time.time():.0f}"}
+        append_csv_row(self.curve_csv, row, ["step", "psnr_y", "time"])
         plot_learning_curve(self.curve_csv, self.curve_csv.with_suffix(".png"))
 
 
@@ -96,9 +195,10 @@ class SRSamples(keras.callbacks.Callback):
         self.lr, self.hr, self.step = lr, hr, step
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        sr = tf.clip_by_value(self.model.generator(self.lr, training=False), 0.0, 1.0)
-        up = tf.image.resize(self.lr, tf.shape(self.hr)[1:3], method="nearest")
-        grid = tf.concat([up, sr, tf.cast(self.hr, tf.float32)], axis=2)
+        sr = tf.clip_by_value(super_resolve(self.model.generator, self.lr), 0.0, 1.0)
+        lr, hr = tf.cast(self.lr, tf.float32), tf.cast(self.hr, tf.float32)
+        up = tf.image.resize(lr, tf.shape(hr)[1:3], method="nearest")
+        grid = tf.concat([up, sr, hr], axis=2)
         with self.writer.as_default():
             tf.summary.image("lr_sr_hr", grid, step=int(self.step.numpy()), max_outputs=len(self.lr))
 

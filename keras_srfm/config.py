@@ -318,6 +318,8 @@ class TrainConfig(_Config):
             )
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0. Received: warmup_steps={self.warmup_steps}")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1. Received: keep_checkpoints={self.keep_checkpoints}")
         self._check_choices()
 
 

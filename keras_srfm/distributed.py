@@ -3,14 +3,16 @@
 With Keras 3.15 on TF 2.21, `Model.fit` fails under `MultiWorkerMirroredStrategy` even for a
 plain model (keras-team/keras#20585: "Attempt to convert a value (PerReplica...)"). This loop
 calls the very same `train_step` per replica over `distribute_datasets_from_function`, and
-writes what the `fit` path writes: the same checkpoint layout (resumable by either path),
-TensorBoard `epoch_*` scalars, `history.csv` and `generator.keras` — from the chief only.
+writes what the `fit` path writes: the same checkpoint layout (resumable by either path, with
+the same fallback to the newest readable checkpoint), TensorBoard `epoch_*` scalars,
+`history.csv` (each row before its checkpoint) and a float32 `generator.keras` — from the
+chief only. A resumed run's data stream is reseeded from its step, as in `run_training`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -22,16 +24,24 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.callbacks import write_json
+from keras_srfm.callbacks import BenchmarkPSNR, append_csv_row, write_json
+from keras_srfm.checkpoints import (
+    DiskFullError,
+    is_disk_full,
+    list_checkpoints,
+    restore_newest_intact,
+)
 from keras_srfm.runner import (
     RunConfig,
     build_training_model,
     check_resume_config,
+    check_supported,
     checkpoint_for,
     export_generator,
     load_generator_weights,
     make_strategy,
-    set_precision,
+    precision,
+    resume_state,
 )
 
 DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
@@ -59,9 +69,30 @@ def run_multiworker(
     share. Returns the trained SRFM.
     """
     run_dir = Path(run_dir)
-    set_precision(run.train.mixed_precision)
+    check_supported(run.train)
+    with precision(run.train.mixed_precision):
+        strategy = strategy or make_strategy("multiworker")
+        try:
+            return _train(run, run_dir, dataset_fn, strategy, bench_dir)
+        except Exception as err:
+            if is_disk_full(err):
+                found = list_checkpoints(run_dir / "checkpoints")
+                saved = f"the newest checkpoint is ckpt-{found[-1][0]}" if found else "no checkpoint was saved"
+                raise DiskFullError(
+                    f"disk full while writing to {run_dir} ({saved}); free some space and run the "
+                    "same command again to resume"
+                ) from err
+            raise
+
+
+def _train(
+    run: RunConfig,
+    run_dir: Path,
+    dataset_fn: DatasetFn | None,
+    strategy: tf.distribute.Strategy,
+    bench_dir: str | Path | None,
+) -> Any:
     keras.utils.set_random_seed(run.train.seed)
-    strategy = strategy or make_strategy("multiworker")
     chief = is_chief(strategy)
     if chief:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -71,23 +102,24 @@ def run_multiworker(
     with strategy.scope():
         model = build_training_model(run)
     checkpoint = checkpoint_for(model)
+    per_epoch = run.train.checkpoint_every
+    if chief:  # cleans, falls back, trims the logs and prints where it starts
+        resume_state(run_dir, checkpoint, per_epoch)
+    else:  # reads the same newest intact checkpoint; never moves files
+        restore_newest_intact(checkpoint, run_dir / "checkpoints", read_only=True)
     # Saving is collective: non-chief workers write to a throw-away folder (TF's recipe).
     ckpt_dir = run_dir / "checkpoints" if chief else Path(tempfile.mkdtemp(prefix="srfm-worker-"))
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=run.train.keep_checkpoints)
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest:
-        checkpoint.restore(latest)
     step = model.g_optimizer.iterations
     start = int(step.numpy())
     if start == 0 and run.train.init_from:
         load_generator_weights(model.generator, run.train.init_from)
     if chief:
-        print(f"srfm train: {'resuming at step ' + str(start) if start else 'starting'} in {run_dir} "
-              f"({strategy.num_replicas_in_sync} replicas, custom loop)", flush=True)
+        print(f"srfm train: {strategy.num_replicas_in_sync} replicas, custom loop", flush=True)
     if dataset_fn is None:
         from keras_srfm.data import make_dataset_fn
 
-        dataset_fn = make_dataset_fn(run.data)
+        dataset_fn = make_dataset_fn(run.data, start_step=start)
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
 
     @tf.function(jit_compile=run.train.jit_compile or None)
@@ -99,7 +131,10 @@ def run_multiworker(
         return strategy.run(replica_step, args=(next(it),))
 
     writer = tf.summary.create_file_writer(str(run_dir / "logs" / "train")) if chief else None
-    per_epoch = run.train.checkpoint_every
+    bench = None
+    if chief and bench_dir:  # the learning curve, as the fit path's callback writes it
+        bench = BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale)
+        bench.set_model(model)
     try:
         while int(step.numpy()) < run.train.steps:
             for metric in model.metrics:
@@ -108,12 +143,14 @@ def run_multiworker(
             for _ in range(min(per_epoch, run.train.steps - int(step.numpy()))):
                 logs = train_step(iterator)
             values = {k: float(strategy.experimental_local_results(v)[0]) for k, v in logs.items()}
-            manager.save(checkpoint_number=int(step.numpy()))
-            if chief:
-                _log_epoch(run_dir, writer, int(step.numpy()) // per_epoch - 1, int(step.numpy()), values,
-                           time.time() - began)
+            now = int(step.numpy())
+            if bench is not None:
+                bench.on_epoch_end(0, values)  # adds bench_psnr
+            if chief:  # the row first, then the checkpoint (see keras_srfm.callbacks)
+                _log_epoch(run_dir, writer, math.ceil(now / per_epoch) - 1, now, values, time.time() - began)
+            manager.save(checkpoint_number=now)
         if chief:
-            export_generator(model, run_dir / "generator.keras")
+            export_generator(model, run_dir / "generator.keras", run.generator)
     finally:
         if not chief:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -126,13 +163,8 @@ def _log_epoch(run_dir: Path, writer: Any, epoch: int, step: int, values: dict[s
         for name, value in values.items():
             tf.summary.scalar(f"epoch_{name}", value, step=epoch)
     writer.flush()
-    path = run_dir / "history.csv"
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="") as f:
-        out = csv.writer(f)
-        if new:
-            out.writerow(["epoch", *sorted(values)])
-        out.writerow([epoch, *(values[k] for k in sorted(values))])
+    append_csv_row(run_dir / "history.csv", {"epoch": epoch, "step": step, **values},
+                   ["epoch", "step", *sorted(values)])
     print(f"step {step}: " + json.dumps({k: round(v, 5) for k, v in sorted(values.items())})
           + f" ({seconds:.1f} s)", flush=True)
 

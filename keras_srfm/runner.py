@@ -8,17 +8,36 @@ Calling `run_training` again on the same directory resumes from the last checkpo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from keras_srfm.callbacks import BenchmarkPSNR, ResumableCheckpoint, SRSamples, write_json
+from keras_srfm.callbacks import (
+    BenchmarkPSNR,
+    HistoryCSV,
+    ResumableCheckpoint,
+    SRSamples,
+    StopAtStep,
+    truncate_after_step,
+    write_json,
+)
+from keras_srfm.checkpoints import (
+    DiskFullError,
+    RunStateError,
+    clean_interrupted,
+    is_disk_full,
+    list_checkpoints,
+    restore_newest_intact,
+    unreadable_reason,
+)
 from keras_srfm.config import (
     DataConfig,
     DiscriminatorConfig,
@@ -27,7 +46,7 @@ from keras_srfm.config import (
     TrainConfig,
 )
 from keras_srfm.models.discriminator import build_discriminator
-from keras_srfm.models.generator import build_generator
+from keras_srfm.models.generator import build_generator, generator_config_of
 from keras_srfm.models.vgg import build_vgg_features
 from keras_srfm.schedules import staircase
 from keras_srfm.training import SRFM
@@ -76,17 +95,58 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        except (ValueError, tf.errors.OpError) as err:
+            raise ValueError(f"--strategy tpu needs a TPU and none was found. Received: strategy='tpu' ({err})") from err
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"Unknown strategy. Received: strategy={name!r}")
 
 
+def unsupported_value(option: str, value: Any) -> str | None:
+    """Why `srfm train` refuses `value` for the TrainConfig field `option` here (None: it trains).
+
+    The combination matrix (tools/train_matrix.py) asks this for every value of every option;
+    `check_supported` turns an answer into a one-line error before anything is written.
+    """
+    if option == "strategy" and value == "tpu":
+        try:
+            tf.distribute.cluster_resolver.TPUClusterResolver()
+        except ValueError:
+            return "no TPU was found on this machine"
+    return None
+
+
+def check_supported(train: TrainConfig) -> None:
+    """Raises a one-line ValueError for a setting this machine cannot train with."""
+    for field in dataclasses.fields(train):
+        value = getattr(train, field.name)
+        reason = unsupported_value(field.name, value)
+        if reason:
+            option = f"--{field.name.replace('_', '-')}"
+            raise ValueError(f"{option} {value} is not supported here: {reason}. Received: {field.name}={value!r}")
+
+
+# Keras dtype policy of each `--mixed-precision` mode: float32 variables, lower-precision compute.
+POLICIES = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
 def set_precision(mode: str) -> None:
     """Keras dtype policy: float32 variables, float16/bfloat16 compute (losses stay float32)."""
-    policy = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[mode]
-    keras.mixed_precision.set_global_policy(policy)
+    keras.mixed_precision.set_global_policy(POLICIES[mode])
+
+
+@contextlib.contextmanager
+def precision(mode: str) -> Iterator[None]:
+    """`set_precision(mode)` for the duration of a block; the previous global policy after it."""
+    previous = keras.mixed_precision.global_policy()
+    set_precision(mode)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def build_training_model(run: RunConfig) -> SRFM:
@@ -175,26 +235,48 @@ def run_training(
     bench_dir: str | Path | None = None,
     verbose: int | str = "auto",
 ) -> SRFM:
-    """Trains (or resumes) a run; returns the trained model. See module docstring for files."""
+    """Trains (or resumes) a run; returns the trained model. See module docstring for files.
+
+    A run folder is never reset silently: checkpoints that exist are resumed from (the newest
+    readable one, see `keras_srfm.checkpoints`), or the run refuses with one line. A resumed
+    run reads a data stream reseeded from its step, so it sees new patches, not those of
+    steps 0, 1, ... again. The Keras dtype policy is restored on return.
+
+    Raises:
+        ValueError: a changed configuration, or a folder that cannot be resumed (one line).
+        DiskFullError: the disk filled; the run resumes from its newest checkpoint once
+            there is space.
+    """
     run_dir = Path(run_dir)
+    check_supported(run.train)
     run_dir.mkdir(parents=True, exist_ok=True)
     changes = check_resume_config(run_dir, run)
     print(f"srfm train: configuration\n{run.describe()}", flush=True)
     write_json(run_dir / "config.json", run.to_dict())
-    set_precision(run.train.mixed_precision)
+    with precision(run.train.mixed_precision):
+        return _train(run, run_dir, changes, dataset, bench_dir, verbose)
+
+
+def _train(
+    run: RunConfig,
+    run_dir: Path,
+    changes: list[str],
+    dataset: tf.data.Dataset | None,
+    bench_dir: str | Path | None,
+    verbose: int | str,
+) -> SRFM:
     keras.utils.set_random_seed(run.train.seed)
     strategy = make_strategy(run.train.strategy)
     with strategy.scope():
         model = build_training_model(run)
+    checkpoint = checkpoint_for(model)
+    start = resume_state(run_dir, checkpoint, run.train.checkpoint_every)
     manager = tf.train.CheckpointManager(
-        checkpoint_for(model), str(run_dir / "checkpoints"), max_to_keep=run.train.keep_checkpoints
+        checkpoint, str(run_dir / "checkpoints"), max_to_keep=run.train.keep_checkpoints
     )
     step = model.g_optimizer.iterations
-    saver = ResumableCheckpoint(manager, step)
-    start = saver.restore()
     if start == 0 and run.train.init_from:
         load_generator_weights(model.generator, run.train.init_from)
-    print(f"srfm train: {'resuming at step ' + str(start) if start else 'starting'} in {run_dir}", flush=True)
     if changes:
         print(f"srfm train: changed on resume at step {start}: {'; '.join(changes)}", flush=True)
         with open(run_dir / "resume_log.jsonl", "a") as log:
@@ -202,22 +284,72 @@ def run_training(
     if dataset is None:
         from keras_srfm.data import make_train_dataset
 
-        dataset = make_train_dataset(run.data)
-    per_epoch = run.train.checkpoint_every
-    epochs = math.ceil(run.train.steps / per_epoch)
-    callbacks: list[keras.callbacks.Callback] = [saver, keras.callbacks.TerminateOnNaN()]
+        dataset = make_train_dataset(run.data, start_step=start)
+    callbacks: list[keras.callbacks.Callback] = []
     if bench_dir:
-        callbacks.insert(0, BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale))
+        callbacks.append(BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale))
+    # The CSV rows first, then the checkpoint: see keras_srfm.callbacks.
     callbacks += [
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        HistoryCSV(run_dir / "history.csv", step),
+        ResumableCheckpoint(manager, step),
+        StopAtStep(step, run.train.steps),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50),
         _samples_callback(dataset, run_dir, step),
     ]
-    if start // per_epoch < epochs:
-        model.fit(dataset, epochs=epochs, steps_per_epoch=per_epoch, initial_epoch=start // per_epoch,
-                  callbacks=callbacks, verbose=verbose)
-    export_generator(model, run_dir / "generator.keras")
+    per_epoch = run.train.checkpoint_every
+    try:
+        if start < run.train.steps:
+            # Keras warns on shuffle=True with a tf.data input; the stream is shuffled itself.
+            first = start // per_epoch
+            model.fit(dataset, epochs=first + math.ceil((run.train.steps - start) / per_epoch),
+                      steps_per_epoch=per_epoch, initial_epoch=first, callbacks=callbacks,
+                      verbose=verbose, shuffle=False)
+        export_generator(model, run_dir / "generator.keras", run.generator)
+    except Exception as err:
+        if is_disk_full(err):
+            latest = manager.latest_checkpoint
+            saved = f"the newest checkpoint is {Path(latest).name}" if latest else "no checkpoint was saved"
+            raise DiskFullError(
+                f"disk full while writing to {run_dir} ({saved}); free some space and run the "
+                "same command again to resume"
+            ) from err
+        raise
     return model
+
+
+def resume_state(run_dir: Path, checkpoint: tf.train.Checkpoint, steps_per_epoch: int) -> int:
+    """Restores a run folder's newest readable checkpoint and trims its logs to it.
+
+    Prints one line saying where the run starts (and what was skipped or cleaned). Without a
+    checkpoint, a folder whose logs or exported generator show past training is refused: its
+    state was lost, and starting again at step 0 would overwrite it.
+
+    Returns:
+        int: the restored step (0 for a fresh run).
+    """
+    ckpt_dir = run_dir / "checkpoints"
+    removed = clean_interrupted(ckpt_dir)
+    restored = restore_newest_intact(checkpoint, ckpt_dir)
+    if removed:
+        print(f"srfm train: removed what an interrupted save left: {', '.join(removed)}", flush=True)
+    if restored.skipped:
+        print(f"srfm train: {restored.describe()}", flush=True)
+    if restored.step == 0:
+        traces = [name for name in ("history.csv", "curve.csv") if _has_rows(run_dir / name)]
+        traces += ["generator.keras"] if (run_dir / "generator.keras").exists() else []
+        if traces:
+            raise RunStateError(
+                f"{run_dir} holds a trained run ({', '.join(traces)}) but no checkpoint to resume from; "
+                "use a new --run-dir (or move that folder away)"
+            )
+        print(f"srfm train: starting in {run_dir}", flush=True)
+        return 0
+    dropped = sum(truncate_after_step(run_dir / name, restored.step, steps_per_epoch)
+                  for name in ("history.csv", "curve.csv"))
+    note = f" (dropped {dropped} log row(s) past it)" if dropped else ""
+    print(f"srfm train: resuming at step {restored.step} from {Path(restored.path).name} in {run_dir}{note}",
+          flush=True)
+    return restored.step
 
 
 def _samples_callback(dataset: tf.data.Dataset, run_dir: Path, step: tf.Variable) -> SRSamples:
@@ -225,15 +357,47 @@ def _samples_callback(dataset: tf.data.Dataset, run_dir: Path, step: tf.Variable
     return SRSamples(run_dir / "logs", lr[:3], hr[:3], step)
 
 
-def export_generator(model: SRFM, path: str | Path) -> Path:
-    """Saves the generator alone (EMA weights when enabled), atomically."""
+def _has_rows(csv_path: Path) -> bool:
+    """True when a CSV log holds at least one row below its header."""
+    return csv_path.exists() and len(csv_path.read_text().strip().splitlines()) > 1
+
+
+def export_generator(model: SRFM, path: str | Path, config: GeneratorConfig | None = None) -> Path:
+    """Saves the generator alone (EMA weights when enabled), float32, atomically.
+
+    A generator trained under a mixed-precision policy is rebuilt in float32 with the same
+    weights (variables are float32 under every policy), so the exported model computes in
+    float32 wherever it is loaded, as `export_from_checkpoint`'s does.
+
+    Args:
+        model: SRFM. The trained model.
+        path: str or Path. The `.keras` file to write.
+        config: GeneratorConfig or None. The generator's configuration; read back from the
+            network when None.
+    """
     path = Path(path)
-    if model.g_optimizer is not None and getattr(model.g_optimizer, "use_ema", False):
-        model.g_optimizer.finalize_variable_values(model.generator.trainable_variables)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
-    model.generator.save(tmp)
-    tmp.replace(path)
+    optimizer = model.g_optimizer
+    # float16 wraps Adam in a LossScaleOptimizer, whose own `use_ema` is always False.
+    if optimizer is not None and getattr(getattr(optimizer, "inner_optimizer", optimizer), "use_ema", False):
+        optimizer.finalize_variable_values(model.generator.trainable_variables)
+    _save_atomically(float32_generator(model.generator, config), path)
     return path
+
+
+def float32_generator(generator: keras.Model, config: GeneratorConfig | None = None) -> keras.Model:
+    """`generator` itself when it computes in float32, else a float32 copy with its weights."""
+    if generator.compute_dtype == "float32":
+        return generator
+    with precision("off"):
+        copy = build_generator(config or generator_config_of(generator))
+    copy.set_weights(generator.get_weights())
+    return copy
+
+
+def _save_atomically(generator: keras.Model, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
+    generator.save(tmp)
+    tmp.replace(path)
 
 
 def export_from_checkpoint(run_dir: str | Path, output: str | Path) -> tuple[Path, int]:
@@ -244,14 +408,16 @@ def export_from_checkpoint(run_dir: str | Path, output: str | Path) -> tuple[Pat
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"no training run in {run_dir} (config.json missing)")
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest is None:
+    found = list_checkpoints(run_dir / "checkpoints")
+    if not found:
         raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'} yet")
     run = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    generator = build_generator(run.generator)
-    tf.train.Checkpoint(generator=generator).restore(latest).expect_partial()
-    output = Path(output)
-    tmp = output.with_name(f".{output.stem}.tmp{os.getpid()}.keras")
-    generator.save(tmp)
-    tmp.replace(output)
-    return output, int(latest.rsplit("-", 1)[1])
+    with precision("off"):
+        generator = build_generator(run.generator)
+    for step, prefix in reversed(found):  # newest readable; never moves files (the run may be live)
+        if unreadable_reason(prefix) is None:
+            tf.train.Checkpoint(generator=generator).restore(prefix).expect_partial()
+            output = Path(output)
+            _save_atomically(generator, output)
+            return output, step
+    raise RunStateError(f"none of the {len(found)} checkpoints in {run_dir / 'checkpoints'} can be read")

@@ -89,3 +89,234 @@ def test_train_cli_bad_data_folder_one_line(tmp_path, folder_kind):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert lines[-1].startswith("srfm train: error:") and str(folder) in lines[-1], out.stderr
+
+
+# === A run folder is never reset silently (issue 14) ===
+# In-process `srfm train` (the CLI's main()) on the point-only variant with a 1-block, 4-filter
+# generator and 4x4 LR patches: a run takes seconds, so each fault gets its own test.
+
+
+def train_in_process(run_dir: Path, data: Path, *extra: str, steps: int = 4) -> int:
+    from keras_srfm.cli import main
+
+    return main(["train", "--variant", "p", "--data", str(data), "--run-dir", str(run_dir), "--blocks", "1",
+                 "--filters", "4", "--batch-size", "2", "--patches-per-image", "2", "--lr-patch", "4",
+                 "--checkpoint-every", "1", "--verbose", "0", "--steps", str(steps), *extra])
+
+
+def history_steps(run_dir: Path) -> list[int]:
+    import csv
+
+    with (run_dir / "history.csv").open(newline="") as f:
+        return [int(row["step"]) for row in csv.DictReader(f)]
+
+
+def ckpt_steps(run_dir: Path) -> list[int]:
+    return sorted(int(p.name[5:-6]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+
+
+@pytest.fixture
+def trained(tmp_path, image_folder) -> Path:
+    """A run trained to step 4 (checkpoints 2, 3, 4 kept)."""
+    run_dir = tmp_path / "run"
+    assert train_in_process(run_dir, image_folder) == 0
+    assert ckpt_steps(run_dir) == [2, 3, 4] and history_steps(run_dir) == [1, 2, 3, 4]
+    return run_dir
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbage"])
+def test_lost_state_file_resumes_from_the_checkpoints(trained, image_folder, capsys, damage):
+    state = trained / "checkpoints" / "checkpoint"
+    state.unlink() if damage == "deleted" else state.write_text("this is not a checkpoint state\n")
+    capsys.readouterr()
+    assert train_in_process(trained, image_folder, steps=5) == 0
+    out = capsys.readouterr().out
+    assert "resuming at step 4 from ckpt-4" in out and "starting" not in out
+    assert ckpt_steps(trained) == [3, 4, 5]  # rotation goes on: ckpt-2 is the oldest of 4
+    assert history_steps(trained) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bit flipped"])
+def test_corrupt_newest_checkpoint_falls_back(trained, image_folder, capsys, damage):
+    data = trained / "checkpoints" / "ckpt-4.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    if damage == "truncated":
+        data.write_bytes(raw[: len(raw) // 2])
+    else:
+        raw[len(raw) // 2] ^= 0x10
+        data.write_bytes(bytes(raw))
+    capsys.readouterr()
+    assert train_in_process(trained, image_folder, steps=5) == 0
+    out = capsys.readouterr().out
+    assert "unreadable checkpoint(s) ckpt-4" in out and "newest intact one, ckpt-3" in out, out
+    assert "resuming at step 3 from ckpt-3" in out and "dropped 1 log row(s)" in out
+    assert (trained / "checkpoints" / "corrupt" / "ckpt-4.index").exists()  # kept, moved aside
+    assert ckpt_steps(trained) == [3, 4, 5]  # ckpt-4 retrained
+    assert history_steps(trained) == [1, 2, 3, 4, 5]
+
+
+def test_no_readable_checkpoint_refuses_in_one_line(trained, image_folder, capsys):
+    for data in (trained / "checkpoints").glob("ckpt-*.data-*"):
+        data.write_bytes(b"")
+    before = sorted(p.name for p in (trained / "checkpoints").iterdir())
+    capsys.readouterr()
+    assert train_in_process(trained, image_folder, steps=5) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "none of the 3 checkpoints" in err[0] and "can be read" in err[0], err
+    assert sorted(p.name for p in (trained / "checkpoints").iterdir()) == before  # nothing touched
+    assert history_steps(trained) == [1, 2, 3, 4]
+
+
+def test_deleted_checkpoints_refuse_instead_of_restarting(trained, image_folder, capsys):
+    import shutil
+
+    shutil.rmtree(trained / "checkpoints")
+    capsys.readouterr()
+    assert train_in_process(trained, image_folder, steps=5) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a trained run (history.csv, generator.keras) but no checkpoint" in err[0]
+    assert history_steps(trained) == [1, 2, 3, 4]
+
+
+def test_interrupted_saves_are_cleaned_and_keep_checkpoints(trained, image_folder, capsys):
+    (trained / "checkpoints" / "ckpt-5_temp").mkdir()
+    (trained / "checkpoints" / "ckpt-5_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"x")
+    capsys.readouterr()
+    assert train_in_process(trained, image_folder, "--keep-checkpoints", "2", steps=6) == 0
+    out = capsys.readouterr().out
+    assert "removed what an interrupted save left: ckpt-5_temp" in out
+    assert "train.keep_checkpoints: 3 -> 2" in out
+    assert not (trained / "checkpoints" / "ckpt-5_temp").exists()
+    assert ckpt_steps(trained) == [5, 6]
+    assert history_steps(trained) == [1, 2, 3, 4, 5, 6]
+
+
+def test_keep_checkpoints_must_be_positive(tmp_path, image_folder, capsys):
+    assert train_in_process(tmp_path / "r", image_folder, "--keep-checkpoints", "0") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "keep_checkpoints must be >= 1" in err[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_steps_not_a_multiple_of_checkpoint_every_stop_exactly(tmp_path, image_folder):
+    run_dir = tmp_path / "r"
+    assert train_in_process(run_dir, image_folder, "--checkpoint-every", "2", steps=3) == 0
+    assert ckpt_steps(run_dir) == [2, 3] and history_steps(run_dir) == [2, 3]
+    assert train_in_process(run_dir, image_folder, "--checkpoint-every", "2", steps=6) == 0
+    assert ckpt_steps(run_dir) == [3, 5, 6] and history_steps(run_dir) == [2, 3, 5, 6]
+
+
+def test_disk_full_is_one_line_and_the_rerun_resumes(tmp_path, image_folder, capsys, monkeypatch):
+    import errno
+
+    import tensorflow as tf
+
+    run_dir = tmp_path / "r"
+    real_save = tf.train.CheckpointManager.save
+
+    def full_at_3(self, checkpoint_number=None, **kwargs):
+        if checkpoint_number == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", full_at_3)
+    assert train_in_process(run_dir, image_folder) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "disk full while writing" in err[0] and "newest checkpoint is ckpt-2" in err[0], err
+    monkeypatch.undo()
+    assert train_in_process(run_dir, image_folder) == 0
+    assert "resuming at step 2 from ckpt-2" in capsys.readouterr().out
+    assert history_steps(run_dir) == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_real_disk_full_on_a_small_tmpfs(tmp_path, image_folder):
+    """A real ENOSPC from TensorFlow's checkpoint writer (needs root for `mount -t tmpfs`)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        common = ["train", "--variant", "p", "--data", str(image_folder), "--run-dir", str(mount / "r"),
+                  "--blocks", "1", "--filters", "8", "--batch-size", "2", "--patches-per-image", "2",
+                  "--lr-patch", "4", "--checkpoint-every", "1", "--keep-checkpoints", "1000", "--verbose", "0"]
+        full = srfm(*common, "--steps", "400", cwd=tmp_path)
+        assert full.returncode == 2, full.stderr[-2000:]
+        lines = full.stderr.strip().splitlines()
+        assert lines[-1].startswith("srfm train: error: disk full while writing"), full.stderr[-2000:]
+        assert "Traceback" not in full.stderr
+        saved = ckpt_steps(mount / "r")
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+        again = srfm(*common, "--steps", str(saved[-1] + 2), cwd=tmp_path)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert f"resuming at step {saved[-1]}" in again.stdout
+        assert not list((mount / "r" / "checkpoints").glob("*_temp"))
+        assert history_steps(mount / "r") == list(range(1, saved[-1] + 3))
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+KILL_ON_SAVE = """
+import os, signal, sys
+import tensorflow as tf
+real = tf.train.CheckpointManager.save
+def save(self, checkpoint_number=None, **kw):
+    if checkpoint_number == int(os.environ["KILL_AT"]):
+        os.kill(os.getpid(), signal.SIGKILL)  # after history.csv got its row, before the checkpoint
+    return real(self, checkpoint_number=checkpoint_number, **kw)
+tf.train.CheckpointManager.save = save
+from keras_srfm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_kill_between_csv_row_and_checkpoint_loses_no_row(tmp_path, image_folder):
+    args = ["train", "--variant", "p", "--data", str(image_folder), "--run-dir", str(tmp_path / "r"),
+            "--blocks", "1", "--filters", "4", "--batch-size", "2", "--patches-per-image", "2",
+            "--lr-patch", "4", "--checkpoint-every", "1", "--verbose", "0", "--steps", "4"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KILL_AT": "3"}
+    killed = subprocess.run([sys.executable, "-c", KILL_ON_SAVE, *args], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert history_steps(tmp_path / "r") == [1, 2, 3] and ckpt_steps(tmp_path / "r") == [1, 2]
+    resumed = srfm(*args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming at step 2 from ckpt-2 in" in resumed.stdout and "dropped 1 log row(s)" in resumed.stdout
+    assert history_steps(tmp_path / "r") == [1, 2, 3, 4]
+
+
+# === A resumed run sees new patches (issue 14) ===
+
+
+def test_resumed_stream_does_not_replay_the_first_patches(image_folder):
+    from keras_srfm.config import DataConfig
+    from keras_srfm.data import make_train_dataset
+
+    config = DataConfig(sources=(str(image_folder),), batch_size=2, patches_per_image=2, lr_patch=4)
+
+    def first(start: int, n: int = 6) -> list[bytes]:
+        batches = make_train_dataset(config, start_step=start).take(n)
+        return [patch.tobytes() for _, hr in batches.as_numpy_iterator() for patch in hr]
+
+    fresh, resumed = first(0, 12), first(6)
+    assert len(set(fresh)) == len(fresh)  # the patches are distinct at all
+    assert not set(resumed) & set(fresh[:12])  # steps 6.. do not replay steps 0..5
+    assert first(6) == resumed  # and a resume at the same step is reproducible
+    assert first(0) == fresh[:12]  # a fresh run keeps its stream
+
+
+def test_run_training_reseeds_the_stream_at_the_resumed_step(trained, image_folder, monkeypatch):
+    import keras_srfm.data
+
+    seen = []
+    real = keras_srfm.data.make_train_dataset
+
+    def spy(config, **kwargs):
+        seen.append(kwargs.get("start_step", 0))
+        return real(config, **kwargs)
+
+    monkeypatch.setattr(keras_srfm.data, "make_train_dataset", spy)
+    assert train_in_process(trained, image_folder, steps=5) == 0
+    assert seen == [4]

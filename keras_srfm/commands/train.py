@@ -9,6 +9,7 @@ from typing import Any
 
 from keras_srfm.config import (  # dataclasses only: no TensorFlow import
     VARIANTS,
+    DataConfig,
     DiscriminatorConfig,
     LossConfig,
     TrainConfig,
@@ -41,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="global batch size (paper: 16)")
     p.add_argument("--patches-per-image", type=int, default=16,
                    help="random patches cut from each decoded image")
+    p.add_argument("--lr-patch", type=int, default=DataConfig.lr_patch,
+                   help="LR patch side in pixels; the HR patch is 4x it and must be a multiple of 16 "
+                        "(paper: 24)")
     p.add_argument("--g-lr", type=float, default=1e-4, help="generator Adam rate (paper: 1e-4)")
     p.add_argument("--d-lr", type=float, default=1e-4, help="discriminator Adam rate (paper: 1e-4)")
     p.add_argument("--decay-every", type=int, default=100_000, help="steps between decays (paper: 1e5)")
@@ -53,6 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--adam-epsilon", type=float, default=TrainConfig.adam_epsilon,
                    help="Adam epsilon; keep it far below the gradient scale (eta=0.01 makes it ~1e-8)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument("--keep-checkpoints", type=int, default=TrainConfig.keep_checkpoints,
+                   help="how many of the newest checkpoints to keep; may change when resuming a run")
     p.add_argument("--blocks", type=int, default=16, help="generator residual blocks (paper: 16)")
     p.add_argument("--filters", type=int, default=64, help="generator filters (paper: 64)")
     p.add_argument("--rgb-mean", type=float, nargs=3, default=None,
@@ -115,6 +121,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         weights=tuple(args.data_weights or ()),
         batch_size=args.batch_size,
         patches_per_image=args.patches_per_image,
+        lr_patch=args.lr_patch,
         seed=args.seed,
         data_dir=args.data_dir,
         manual_dir=args.manual_dir,
@@ -124,7 +131,8 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
             variant=args.variant, steps=args.steps, g_learning_rate=args.g_lr, d_learning_rate=args.d_lr,
             decay_every=args.decay_every, decay_factor=args.decay_factor, decay_start=args.decay_start,
             warmup_steps=args.warmup_steps,
-            adam_epsilon=args.adam_epsilon, checkpoint_every=args.checkpoint_every, use_ema=args.ema,
+            adam_epsilon=args.adam_epsilon, checkpoint_every=args.checkpoint_every,
+            keep_checkpoints=args.keep_checkpoints, use_ema=args.ema,
             jit_compile=args.jit, mixed_precision=args.mixed_precision, strategy=args.strategy,
             init_from=args.init_from, seed=args.seed,
         ),
@@ -181,12 +189,18 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
     run_cfg = check_inputs(args)
-    if run_cfg.train.strategy == "multiworker":
-        from keras_srfm.distributed import run_multiworker
+    from keras_srfm.checkpoints import DiskFullError
+    from keras_srfm.cli import CommandError
 
-        run_multiworker(run_cfg, args.run_dir, bench_dir=args.bench_dir)
-    else:
-        from keras_srfm.runner import run_training
+    try:
+        if run_cfg.train.strategy == "multiworker":
+            from keras_srfm.distributed import run_multiworker
 
-        run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir, verbose=verbose)
+            run_multiworker(run_cfg, args.run_dir, bench_dir=args.bench_dir)
+        else:
+            from keras_srfm.runner import run_training
+
+            run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir, verbose=verbose)
+    except DiskFullError as err:
+        raise CommandError(str(err)) from err
     return 0

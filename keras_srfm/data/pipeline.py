@@ -13,7 +13,8 @@ Sources are mixed with
 `tf.data.Dataset.sample_from_datasets`, then batched (`drop_remainder=True`), turned into
 float32 in [0, 1] and prefetched. Everything in the loop is a TensorFlow op (parallel `map`,
 no `py_function`). Randomness is stateless, seeded from `DataConfig.seed`, the input
-pipeline id and the element index, so one seed always gives the same stream.
+pipeline id and the element index (and, for a resumed run, the step it resumes at), so one
+seed always gives the same stream.
 """
 
 from __future__ import annotations
@@ -182,7 +183,10 @@ def _symmetry(
     c = tf.where(t, rows, cols)
     r = tf.where(flip_rows[:, None, None], size - 1 - r, r)
     c = tf.where(flip_cols[:, None, None], size - 1 - c, c)
-    return tf.gather_nd(patches, tf.stack([r, c], axis=-1), batch_dims=1)
+    # An explicit patch index, not `batch_dims=1`: same result, and TensorFlow's batch_dims
+    # path logs a spurious oneDNN error ("supports DT_INT32 only ... AVX-512") on every run.
+    b = tf.broadcast_to(tf.range(tf.shape(patches)[0])[:, None, None], tf.shape(r))
+    return tf.gather_nd(patches, tf.stack([b, r, c], axis=-1))
 
 
 def _augment(lr: tf.Tensor, hr: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -408,6 +412,7 @@ def make_dataset_fn(
     *,
     cache: bool | None = None,
     lr_from: str = "image",
+    start_step: int = 0,
 ) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
     """A `dataset_fn` for `strategy.distribute_datasets_from_function` (Sec. V-A input).
 
@@ -422,6 +427,9 @@ def make_dataset_fn(
         lr_from: str. For folders: `"image"` makes LR from the whole mod-cropped HR image
             (default); `"window"` from each patch's HR window with context, which gives
             the same pixels at a fraction of the cost (see `random_window_patches`).
+        start_step: int. The training step the stream starts at. A resumed run (> 0) gets
+            a stream reseeded from it, so it does not replay the patches of steps 0, 1, ...;
+            0 gives the stream of `config.seed` alone. Defaults to 0.
 
     Returns:
         `dataset_fn(input_context) -> tf.data.Dataset` of endless `(lr, hr)` float32 batches
@@ -449,6 +457,12 @@ def make_dataset_fn(
             source.spec, source.kind, source.num_images, weight, ", cached" if cached else "",
         )  # fmt: skip
 
+    if start_step < 0:
+        raise ValueError(f"start_step must be >= 0. Received: start_step={start_step}")
+
+    def seed_of(*parts: int) -> int:  # fresh runs keep the streams they always had
+        return _seed(config.seed, *parts, *((start_step,) if start_step else ()))
+
     def dataset_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         batch_size = input_context.get_per_replica_batch_size(config.batch_size)
         pipeline = input_context.input_pipeline_id
@@ -457,7 +471,7 @@ def make_dataset_fn(
                 source,
                 config,
                 input_context=input_context,
-                seed=_seed(config.seed, pipeline, index),
+                seed=seed_of(pipeline, index),
                 cache=cached,
                 lr_from=lr_from,
             )
@@ -467,7 +481,7 @@ def make_dataset_fn(
             ds = streams[0]
         else:
             ds = tf.data.Dataset.sample_from_datasets(
-                streams, weights=weights, seed=_seed(config.seed, pipeline, len(streams))
+                streams, weights=weights, seed=seed_of(pipeline, len(streams))
             )
         ds = ds.batch(batch_size, drop_remainder=True)
         ds = ds.map(_to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
@@ -483,7 +497,7 @@ def make_dataset_fn(
 
 
 def make_train_dataset(
-    config: DataConfig, *, cache: bool | None = None, lr_from: str = "image"
+    config: DataConfig, *, cache: bool | None = None, lr_from: str = "image", start_step: int = 0
 ) -> tf.data.Dataset:
     """The training stream for `model.fit`: endless `(lr, hr)` batches of `config.batch_size`.
 
@@ -491,6 +505,7 @@ def make_train_dataset(
         config: DataConfig.
         cache: bool or None. See `make_dataset_fn`.
         lr_from: str. See `make_dataset_fn`.
+        start_step: int. See `make_dataset_fn` (a resumed run's stream is reseeded).
 
     Returns:
         tf.data.Dataset of `(lr, hr)`: float32 in [0, 1], (B, 24, 24, 3) and (B, 96, 96, 3)
@@ -503,4 +518,5 @@ def make_train_dataset(
     model.fit(ds, steps_per_epoch=200)
     ```
     """
-    return make_dataset_fn(config, cache=cache, lr_from=lr_from)(tf.distribute.InputContext())
+    fn = make_dataset_fn(config, cache=cache, lr_from=lr_from, start_step=start_step)
+    return fn(tf.distribute.InputContext())
