@@ -298,6 +298,7 @@ class TrainConfig(_Config):
     jit_compile: bool = False
     mixed_precision: str = _choice("off", ("off", "float16", "bfloat16"))
     strategy: str = _choice("default", ("default", "mirrored", "multiworker", "tpu"))
+    backend: str = _choice("tensorflow", ("tensorflow", "jax"))  # Keras backend of the train step
     init_from: str | None = None  # generator weights (.keras / .weights.h5) to start from
     seed: int = 0
 

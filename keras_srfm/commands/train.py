@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mixed-precision", default=TrainConfig.mixed_precision,
                    choices=TrainConfig.choices("mixed_precision"),
                    help="compute dtype (variables and losses stay float32)")
+    p.add_argument("--backend", default=TrainConfig.backend, choices=TrainConfig.choices("backend"),
+                   help="Keras backend of the train step: tensorflow (every strategy), or jax (one device, "
+                        "no TensorFlow needed; folders of HR images as --data; the same run folder)")
     p.add_argument("--strategy", default=TrainConfig.strategy, choices=TrainConfig.choices("strategy"),
                    help="tf.distribute strategy: one device, all local GPUs, TF_CONFIG workers, or a TPU")
     p.add_argument("--ema", action="store_true", help="keep an EMA of generator weights and export it")
@@ -134,6 +139,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
             adam_epsilon=args.adam_epsilon, checkpoint_every=args.checkpoint_every,
             keep_checkpoints=args.keep_checkpoints, use_ema=args.ema,
             jit_compile=args.jit, mixed_precision=args.mixed_precision, strategy=args.strategy,
+            backend=args.backend,
             init_from=args.init_from, seed=args.seed,
         ),
         "data": data,
@@ -168,17 +174,49 @@ def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
     preflight.check_data_quick(configs["data"].sources)
     preflight.check_vgg_quick(configs["loss"])
 
-    from keras_srfm.runner import RunConfig, check_resume_config
+    from keras_srfm.run_setup import RunConfig, check_resume_config
 
     run_cfg = RunConfig(**configs)
+    if run_cfg.train.backend == "jax":
+        from keras_srfm.jax_run import unsupported
+
+        reason = unsupported(run_cfg)
+        if reason:
+            raise ValueError(f"--backend jax: {reason}")
     check_resume_config(Path(args.run_dir), run_cfg)
     preflight.check_init_from(args.init_from, run_cfg.generator)
-    preflight.check_data(run_cfg.data)
+    if run_cfg.train.backend != "jax":  # the JAX path reads its folders itself (no tf.data)
+        preflight.check_data(run_cfg.data)
     preflight.check_vgg(run_cfg.loss, run_cfg.discriminator.patch_size)
     return run_cfg
 
 
+def _saved_backend(run_dir: str) -> str:
+    """The backend a run folder was trained with (tensorflow for folders that predate the key)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return "tensorflow"
+    return json.loads(path.read_text()).get("train", {}).get("backend", "tensorflow")
+
+
+def use_jax_backend() -> None:
+    """Makes Keras use JAX: sets KERAS_BACKEND before Keras loads, or restarts this command."""
+    if os.environ.get("KERAS_BACKEND") == "jax":
+        return
+    os.environ["KERAS_BACKEND"] = "jax"
+    if "keras" in sys.modules:  # a process has one Keras backend
+        os.execv(sys.executable, [sys.executable, "-m", "keras_srfm.cli", *sys.argv[1:]])
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.backend == "jax" or (args.export_only and _saved_backend(args.run_dir) == "jax"):
+        use_jax_backend()
+    if args.export_only and _saved_backend(args.run_dir) == "jax":
+        from keras_srfm.jax_run import export_from_checkpoint
+
+        path, step = export_from_checkpoint(args.run_dir, args.export_only)
+        print(f"srfm train: wrote the step-{step} generator of {args.run_dir} to {path}")
+        return 0
     if args.export_only:
         from keras_srfm.runner import export_from_checkpoint
 
@@ -189,6 +227,11 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
     run_cfg = check_inputs(args)
+    if run_cfg.train.backend == "jax":
+        from keras_srfm import jax_run
+
+        jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
+        return 0
     from keras_srfm.checkpoints import DiskFullError
     from keras_srfm.cli import CommandError
 
