@@ -2,8 +2,9 @@
 
 Same `RunConfig`, defaults and run folder as the TensorFlow path (`keras_srfm.run_setup`):
 `config.json`, `resume_log.jsonl`, `history.csv` (one row per checkpoint interval, written
-before its checkpoint), `curve.csv`/`curve.png` with `--bench-dir` (the `srfm evaluate`
-protocol), and `generator.keras`, which loads unchanged under TensorFlow. The update is
+before its checkpoint), TensorBoard `epoch_*` scalars in `logs/train`, `curve.csv`/`curve.png`
+with `--bench-dir` (the `srfm evaluate` protocol), and `generator.keras`, which loads
+unchanged under TensorFlow. The update is
 `keras_srfm.jax_step.JaxSRFM` (the objective `SRFM.train_step` uses).
 
 Checkpoints are `checkpoints/ckpt-<step>.npz`: every array of the step's state (both
@@ -272,6 +273,7 @@ def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: 
     pool = PatchPool(run.data)
     step_fn = jax.jit(trainer.step, donate_argnums=0)
     bench = _Bench(bench_dir, run.generator.scale, trainer) if bench_dir else None
+    scalars = ScalarWriter(run_dir / "logs" / "train")
     per_epoch, step = run.train.checkpoint_every, start
     while step < run.train.steps:
         interval = step // per_epoch
@@ -290,10 +292,31 @@ def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: 
         # The row first, then the checkpoint (see keras_srfm.run_setup).
         append_csv_row(run_dir / "history.csv", {"epoch": interval, "step": step, **values},
                        ["epoch", "step", *sorted(values)])
+        scalars.write(interval, values)
         save_checkpoint(run_dir / "checkpoints", step, state, run.train.keep_checkpoints)
         print(f"step {step}: " + " ".join(f"{k}={v:.4g}" for k, v in sorted(values.items()))
               + f" ({time.time() - began:.1f} s)", flush=True)
     return state
+
+
+class ScalarWriter:
+    """TensorBoard `epoch_<name>` scalars in `logs/train`, as Keras' TensorBoard callback writes
+    them on the TensorFlow path, through the `tensorboard` package alone (no TensorFlow)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = EventFileWriter(str(log_dir))
+
+    def write(self, epoch: int, values: dict[str, float]) -> None:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+
+        summary = summary_pb2.Summary(value=[
+            summary_pb2.Summary.Value(tag=f"epoch_{name}", simple_value=value) for name, value in values.items()
+        ])
+        self.writer.add_event(event_pb2.Event(wall_time=time.time(), step=epoch, summary=summary))
+        self.writer.flush()
 
 
 class _Bench:
