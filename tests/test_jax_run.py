@@ -16,6 +16,9 @@ from PIL import Image
 
 pytest.importorskip("jax")
 
+# Runs `srfm` with TensorFlow hidden: the JAX path must not need it.
+WITHOUT_TF = Path(__file__).parent / "scripts" / "srfm_without_tf.py"
+
 
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
@@ -66,11 +69,12 @@ def test_checkpoints_restore_the_newest_readable(tmp_path):
 
 @pytest.mark.slow
 def test_killed_jax_run_resumes_and_writes_a_tensorflow_loadable_generator(tmp_path, image_folder):
+    """kill -9 mid-run (TensorFlow hidden), rerun with more steps: it resumes; TF loads the result."""
     run_dir = tmp_path / "run"
-    args = [sys.executable, "-m", "keras_srfm.cli", "train", "--backend", "jax", "--variant", "pcsa",
+    args = [sys.executable, str(WITHOUT_TF), "train", "--backend", "jax", "--variant", "pcsa",
             "--data", str(image_folder), "--run-dir", str(run_dir), "--blocks", "2", "--filters", "8",
             "--batch-size", "2", "--lr-patch", "8", "--checkpoint-every", "2", "--vgg-weights", "none"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "KERAS_BACKEND": "jax"}
     proc = subprocess.Popen([*args, "--steps", "400"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     ckpts = run_dir / "checkpoints"
     deadline = time.time() + 400
@@ -101,7 +105,7 @@ def test_killed_jax_run_resumes_and_writes_a_tensorflow_loadable_generator(tmp_p
 
     generator = keras.saving.load_model(run_dir / "generator.keras")
     assert np.isfinite(generator(np.zeros((1, 8, 8, 3), "float32"))).all()
-    snap = subprocess.run([sys.executable, "-m", "keras_srfm.cli", "train", "--run-dir", str(run_dir),
+    snap = subprocess.run([sys.executable, str(WITHOUT_TF), "train", "--run-dir", str(run_dir),
                            "--export-only", str(tmp_path / "snap.keras")], capture_output=True, text=True,
                           env=env, timeout=300)
     assert snap.returncode == 0 and f"step-{last + 2} generator" in snap.stdout, snap.stderr[-2000:]

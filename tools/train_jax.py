@@ -1,5 +1,10 @@
 """GPU training on the Keras JAX backend, for machines that have a GPU but no TensorFlow.
 
+`srfm train --backend jax` is the package's resumable way to do this (the run folder of
+`srfm train`, checkpoints, `--export-only`); this script is the one that trained the shipped
+models (see `tools/gpu_zoo.sh`), with its own flags and a device-resident patch pool, and
+takes the same update (`keras_srfm.jax_step`).
+
 The project's lent GPU machines ship JAX, not TensorFlow, and a TensorFlow CUDA wheel is too
 large to carry there. This driver trains the *same* networks (`keras_srfm.models`) with the
 *same* loss equations (`keras_srfm.losses`, written in `keras.ops`) as `SRFM.train_step`, on a

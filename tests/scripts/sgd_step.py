@@ -30,7 +30,7 @@ class HideTensorFlow(importlib.abc.MetaPathFinder):
     """Makes `import tensorflow` fail, as on the lent GPU machines (JAX, no TensorFlow)."""
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> None:
-        if name.split(".")[0] == "tensorflow":
+        if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
             raise ImportError(f"{name} is hidden: this process must run without TensorFlow")
 
 
