@@ -11,9 +11,6 @@ a kill between the two can neither lose a row nor leave one twice.
 
 from __future__ import annotations
 
-import csv
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,14 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_srfm.run_setup import (  # noqa: F401  (re-exported: one set of log helpers)
+    append_csv_row,
+    plot_learning_curve,
+    read_csv_header,
+    truncate_after_step,
+    write_json,
+)
 
 
 def super_resolve(generator: keras.Model, lr: Any) -> tf.Tensor:
@@ -80,74 +85,6 @@ class HistoryCSV(keras.callbacks.Callback):
         values = {k: float(v) for k, v in (logs or {}).items()}
         append_csv_row(self.path, {"epoch": epoch, "step": int(self.step.numpy()), **values},
                        ["epoch", "step", *sorted(values)])
-
-
-def append_csv_row(path: Path, row: dict[str, Any], columns: list[str]) -> None:
-    """Appends `row` (header first when the file is new), flushed and fsynced.
-
-    An existing header wins: keys it lacks are dropped, columns it has and `row` lacks stay
-    empty (e.g. `bench_psnr` when `--bench-dir` is given only on resume).
-    """
-    header = read_csv_header(path)
-    fields = header or columns
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if not header:
-            writer.writeheader()
-        writer.writerow(row)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_csv_header(path: Path) -> list[str]:
-    """The header row of a CSV file ([] when missing or empty)."""
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return next(csv.reader(f), [])
-
-
-def _read_log(path: Path, steps_per_epoch: int) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows and the step of each row of a CSV log ([] when missing or empty).
-
-    Rows are keyed by their `step` column; logs written before that column existed by
-    `epoch` (the step at the end of epoch e is `(e + 1) * steps_per_epoch`).
-    """
-    if not path.exists():
-        return [], [], []
-    with path.open(newline="") as f:
-        rows = [row for row in csv.reader(f) if row]
-    if not rows:
-        return [], [], []
-    header, body = rows[0], rows[1:]
-    if "step" in header:
-        column = header.index("step")
-        steps = [int(float(row[column])) for row in body]
-    elif "epoch" in header:
-        column = header.index("epoch")
-        steps = [(int(float(row[column])) + 1) * steps_per_epoch for row in body]
-    else:
-        steps = [0] * len(body)
-    return header, body, steps
-
-
-def last_logged_step(path: str | Path, steps_per_epoch: int) -> int:
-    """The largest step a CSV log holds a row for (0 when none)."""
-    return max(_read_log(Path(path), steps_per_epoch)[2], default=0)
-
-
-def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> int:
-    """Drops the rows of a CSV log taken after `step` (atomically); returns how many."""
-    path = Path(path)
-    header, body, steps = _read_log(path, steps_per_epoch)
-    kept = [row for row, at in zip(body, steps, strict=True) if at <= step]
-    dropped = len(body) - len(kept)
-    if dropped:
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", newline="") as f:
-            csv.writer(f).writerows([header, *kept])
-        tmp.replace(path)
-    return dropped
 
 
 class BenchmarkPSNR(keras.callbacks.Callback):
@@ -214,39 +151,3 @@ class SRSamples(keras.callbacks.Callback):
         grid = tf.concat([up, sr, hr], axis=2)
         with self.writer.as_default():
             tf.summary.image("lr_sr_hr", grid, step=int(self.step.numpy()), max_outputs=len(self.lr))
-
-
-def plot_learning_curve(curve_csv: str | Path, png: str | Path, baseline: float | None = None) -> Path:
-    """Benchmark Y-PSNR vs step from `curve.csv` as a PNG (written atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with Path(curve_csv).open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    steps = [int(r["step"]) for r in rows]
-    values = [float(r["psnr_y"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(steps, values, marker="o", markersize=3, label="model")
-    if baseline is not None:
-        ax.axhline(baseline, color="gray", linestyle="--", label=f"bicubic {baseline:.2f} dB")
-        ax.legend(loc="lower right")
-    ax.set_xlabel("generator updates")
-    ax.set_ylabel("PSNR on Y, shave 4 (dB)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    png = Path(png)
-    tmp = png.with_name(f".{png.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(png)
-    return png
-
-
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Atomic JSON write (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    tmp.replace(path)

@@ -21,13 +21,11 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from keras_srfm.run_setup import RunStateError  # noqa: F401  (re-exported; shared with the JAX run)
+
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 STATE_FILE = "checkpoint"
 CORRUPT_DIR = "corrupt"
-
-
-class RunStateError(ValueError):
-    """A run folder that cannot be resumed as it is: one line that says what to do."""
 
 
 class DiskFullError(OSError):

@@ -18,10 +18,35 @@ DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 # Blur kernels of the realistic degradation (DegradationConfig.kernel_types).
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 DEGRADATIONS = ("bicubic", "realistic")
+# Conv layers of Keras' VGG19 whose features psi may serve L_vgg (Eq. 3); the paper uses block5_conv4.
+VGG19_CONV_LAYERS = tuple(
+    f"block{block}_conv{i}" for block, convs in enumerate((2, 2, 4, 4, 4), start=1) for i in range(1, convs + 1)
+)
+
+
+def _choice(default: str, choices: tuple[str, ...]) -> Any:
+    """A str field restricted to `choices`: checked by `_Config._check_choices`, listed by
+    `_Config.choices` (the CLI takes its `choices=` from there)."""
+    return dataclasses.field(default=default, metadata={"choices": choices})
 
 
 class _Config:
-    """Mixin: dict/JSON round trip with a one-line error on unknown keys."""
+    """Mixin: dict/JSON round trip with a one-line error on unknown keys; restricted fields."""
+
+    @classmethod
+    def choices(cls, name: str) -> tuple[str, ...]:
+        """The allowed values of field `name` (declared with `_choice`)."""
+        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if field.name == name and "choices" in field.metadata:
+                return field.metadata["choices"]
+        raise ValueError(f"{cls.__name__} has no restricted field {name!r}. Received: name={name!r}")
+
+    def _check_choices(self) -> None:
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            allowed = field.metadata.get("choices")
+            value = getattr(self, field.name)
+            if allowed is not None and value not in allowed:
+                raise ValueError(f"{field.name} must be one of {', '.join(allowed)}. Received: {field.name}={value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
@@ -69,15 +94,12 @@ class DiscriminatorConfig(_Config):
     base_filters: int = 64
     dense_units: int = 1024
     leaky_alpha: float = 0.2
-    tap: str = "after_bn"  # pre-activation taps: "after_bn" (default) or "before_bn"
-    pooling: str = "flatten"  # "flatten" (paper) or "avg" (global pooling, any input size)
+    tap: str = _choice("after_bn", ("after_bn", "before_bn"))  # where the pre-activation taps sit
+    pooling: str = _choice("flatten", ("flatten", "avg"))  # "flatten" (paper) or "avg" (any input size)
     sync_batchnorm: bool = True  # BN statistics synchronised across replicas
 
     def __post_init__(self) -> None:
-        if self.tap not in ("after_bn", "before_bn"):
-            raise ValueError(f"tap must be 'after_bn' or 'before_bn'. Received: tap={self.tap!r}")
-        if self.pooling not in ("flatten", "avg"):
-            raise ValueError(f"pooling must be 'flatten' or 'avg'. Received: pooling={self.pooling!r}")
+        self._check_choices()
         if self.pooling == "flatten" and (self.patch_size is None or self.patch_size % 16):
             raise ValueError(
                 "pooling='flatten' needs a fixed patch_size divisible by 16. "
@@ -93,26 +115,18 @@ class LossConfig(_Config):
     use_content: bool = False
     use_adv: bool = False
     use_vgg: bool = False
-    content_weighting: str = "softmax"  # "softmax" (Eq. 7) or "mean" (plain average, M_pca)
+    content_weighting: str = _choice("softmax", ("softmax", "mean"))  # Eq. 7, or plain average (M_pca)
     content_rescale: bool = True  # per-layer rescale calibrated on the first batch (Sec. III-B)
-    content_mode: str = "paper"  # "paper" or "authors" (the authors' public code, see losses)
+    content_mode: str = _choice("paper", ("paper", "authors"))  # or the authors' public code (objective)
     lambda_adv: float = 0.005
     eta_point: float = 0.01
     gamma_vgg: float = 0.5
     huber_delta: float = 1.0
-    vgg_layer: str = "block5_conv4"
+    vgg_layer: str = _choice("block5_conv4", VGG19_CONV_LAYERS)  # truncated files: e.g. block3_conv4
     vgg_weights: str | None = "imagenet"  # "imagenet", a local .h5/.weights.h5 path, or None
 
     def __post_init__(self) -> None:
-        if self.content_weighting not in ("softmax", "mean"):
-            raise ValueError(
-                "content_weighting must be 'softmax' or 'mean'. "
-                f"Received: content_weighting={self.content_weighting!r}"
-            )
-        if self.content_mode not in ("paper", "authors"):
-            raise ValueError(
-                f"content_mode must be 'paper' or 'authors'. Received: content_mode={self.content_mode!r}"
-            )
+        self._check_choices()
         if not (self.use_point or self.use_content or self.use_adv or self.use_vgg):
             raise ValueError("LossConfig needs at least one loss term. Received: all terms off")
         if self.huber_delta <= 0:
@@ -226,7 +240,7 @@ class DataConfig(_Config):
     patches_per_image: int = 16  # patches cut from each decoded image before moving on
     shuffle_buffer: int = 512
     seed: int = 0
-    on_bad_image: str = "skip"  # "skip" (one warning line each) or "error"
+    on_bad_image: str = _choice("skip", ("skip", "error"))  # skip: one warning line each
     data_dir: str | None = None  # TFDS data_dir
     manual_dir: str | None = None  # TFDS manual_dir (offline preparation)
     # LR synthesis: "bicubic" (MATLAB bicubic, the paper's) or "realistic" (Real-ESRGAN's
@@ -246,10 +260,7 @@ class DataConfig(_Config):
                 "realistic.scale must equal scale. "
                 f"Received: scale={self.scale}, realistic.scale={self.realistic.scale}"
             )
-        if self.on_bad_image not in ("skip", "error"):
-            raise ValueError(
-                f"on_bad_image must be 'skip' or 'error'. Received: on_bad_image={self.on_bad_image!r}"
-            )
+        self._check_choices()
         if self.weights and len(self.weights) != len(self.sources):
             raise ValueError(
                 f"weights needs one value per source. Received: sources={self.sources}, weights={self.weights}"
@@ -293,8 +304,9 @@ class TrainConfig(_Config):
     use_ema: bool = False
     ema_momentum: float = 0.999
     jit_compile: bool = False
-    mixed_precision: str = "off"  # "off", "float16", "bfloat16"
-    strategy: str = "default"  # "default", "mirrored", "multiworker", "tpu"
+    mixed_precision: str = _choice("off", ("off", "float16", "bfloat16"))
+    strategy: str = _choice("default", ("default", "mirrored", "multiworker", "tpu"))
+    backend: str = _choice("tensorflow", ("tensorflow", "jax"))  # Keras backend of the train step
     init_from: str | None = None  # generator weights (.keras / .weights.h5) to start from
     seed: int = 0
 
@@ -317,14 +329,7 @@ class TrainConfig(_Config):
             raise ValueError(f"warmup_steps must be >= 0. Received: warmup_steps={self.warmup_steps}")
         if self.keep_checkpoints < 1:
             raise ValueError(f"keep_checkpoints must be >= 1. Received: keep_checkpoints={self.keep_checkpoints}")
-        if self.mixed_precision not in ("off", "float16", "bfloat16"):
-            raise ValueError(
-                f"mixed_precision must be off, float16 or bfloat16. Received: mixed_precision={self.mixed_precision!r}"
-            )
-        if self.strategy not in ("default", "mirrored", "multiworker", "tpu"):
-            raise ValueError(
-                f"strategy must be default, mirrored, multiworker or tpu. Received: strategy={self.strategy!r}"
-            )
+        self._check_choices()
 
 
 # === Variants (Sec. V-B) ===

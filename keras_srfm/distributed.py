@@ -31,6 +31,7 @@ from keras_srfm.checkpoints import (
     list_checkpoints,
     restore_newest_intact,
 )
+from keras_srfm.run_setup import log_resume_changes
 from keras_srfm.runner import (
     RunConfig,
     build_training_model,
@@ -94,9 +95,10 @@ def _train(
 ) -> Any:
     keras.utils.set_random_seed(run.train.seed)
     chief = is_chief(strategy)
+    changes: list[str] = []
     if chief:
         run_dir.mkdir(parents=True, exist_ok=True)
-        check_resume_config(run_dir, run)
+        changes = check_resume_config(run_dir, run)
         print(f"srfm train: configuration\n{run.describe()}", flush=True)
         write_json(run_dir / "config.json", run.to_dict())
     with strategy.scope():
@@ -115,6 +117,7 @@ def _train(
     if start == 0 and run.train.init_from:
         load_generator_weights(model.generator, run.train.init_from)
     if chief:
+        log_resume_changes(run_dir, start, changes)  # as the fit path does
         print(f"srfm train: {strategy.num_replicas_in_sync} replicas, custom loop", flush=True)
     if dataset_fn is None:
         from keras_srfm.data import make_dataset_fn

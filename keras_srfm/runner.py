@@ -26,9 +26,6 @@ from keras_srfm.callbacks import (
     ResumableCheckpoint,
     SRSamples,
     StopAtStep,
-    last_logged_step,
-    truncate_after_step,
-    write_json,
 )
 from keras_srfm.checkpoints import (
     DiskFullError,
@@ -39,52 +36,20 @@ from keras_srfm.checkpoints import (
     restore_newest_intact,
     unreadable_reason,
 )
-from keras_srfm.config import (
-    DataConfig,
-    DiscriminatorConfig,
-    GeneratorConfig,
-    LossConfig,
-    TrainConfig,
-)
+from keras_srfm.config import GeneratorConfig, TrainConfig
 from keras_srfm.models.discriminator import build_discriminator
 from keras_srfm.models.generator import build_generator, generator_config_of
 from keras_srfm.models.vgg import build_vgg_features
-from keras_srfm.schedules import staircase
+from keras_srfm.run_setup import (  # noqa: F401  (RunConfig, check_resume_config: re-exported)
+    RunConfig,
+    align_logs,
+    check_resume_config,
+    load_generator_weights,
+    log_resume_changes,
+    write_json,
+)
+from keras_srfm.schedules import learning_rate_schedule
 from keras_srfm.training import SRFM
-
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """Every config of a run; saved as `config.json` in the run directory."""
-
-    train: TrainConfig
-    data: DataConfig
-    generator: GeneratorConfig
-    discriminator: DiscriminatorConfig
-    loss: LossConfig
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name).to_dict() for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        kinds = {"train": TrainConfig, "data": DataConfig, "generator": GeneratorConfig,
-                 "discriminator": DiscriminatorConfig, "loss": LossConfig}
-        return cls(**{name: kind.from_dict(values[name]) for name, kind in kinds.items()})
-
-    def describe(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-
-# Fields that may change when a run is resumed (to train longer, or evaluate more often).
-# Schedule settings may change on resume (e.g. to add a decay); they are logged in resume_log.jsonl.
-_RESUMABLE_CHANGES = {
-    ("train", key)
-    for key in ("steps", "eval_every", "keep_checkpoints", "g_learning_rate", "d_learning_rate",
-                "decay_every", "decay_factor", "decay_start", "adam_epsilon", "warmup_steps")
-}
-# What runs whose config.json predates a key actually used.
-_DEFAULTS = {("train", "adam_epsilon"): 1e-7, ("train", "decay_start"): 0, ("train", "warmup_steps"): 0}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -170,13 +135,6 @@ def build_training_model(run: RunConfig) -> SRFM:
     return model
 
 
-def learning_rate_schedule(rate: float, train: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """Staircase decay by `decay_factor` every `decay_every` steps counted from `decay_start`,
-    after a linear warm-up over the optimizer's first `warmup_steps` steps (if any)."""
-    boundaries = list(range(train.decay_start + train.decay_every, train.steps, train.decay_every))
-    return staircase(rate, boundaries, train.decay_factor, train.warmup_steps)
-
-
 def _adam(rate: float, train: TrainConfig, ema: bool) -> keras.optimizers.Optimizer:
     schedule = learning_rate_schedule(rate, train)
     optimizer = keras.optimizers.Adam(
@@ -193,40 +151,6 @@ def checkpoint_for(model: SRFM) -> tf.train.Checkpoint:
     if model.discriminator is not None:
         parts.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
     return tf.train.Checkpoint(**parts)
-
-
-def check_resume_config(run_dir: Path, run: RunConfig) -> list[str]:
-    """Refuses to resume a run directory with a different configuration; returns allowed changes."""
-    saved_path = run_dir / "config.json"
-    if not saved_path.exists():
-        return []
-    saved = json.loads(saved_path.read_text())
-    current = json.loads(json.dumps(run.to_dict()))
-    changes = []
-    for group, values in current.items():
-        for key, value in values.items():
-            old = saved.get(group, {}).get(key, _DEFAULTS.get((group, key)))
-            if old == value:
-                continue
-            if (group, key) not in _RESUMABLE_CHANGES:
-                raise ValueError(
-                    f"{run_dir} holds a run with {group}.{key}={old!r}; use a new --run-dir or the "
-                    f"same settings. Received: {group}.{key}={value!r}"
-                )
-            changes.append(f"{group}.{key}: {old!r} -> {value!r}")
-    return changes
-
-
-def load_generator_weights(generator: keras.Model, path: str) -> None:
-    """Starts from trained generator weights (`.keras` model or `.weights.h5`)."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"--init-from file not found: {path}")
-    if path.endswith(".keras"):
-        import keras_srfm.models.layers  # noqa: F401  (registers the custom layers)
-
-        generator.set_weights(keras.saving.load_model(path, compile=False).get_weights())
-    else:
-        generator.load_weights(path)
 
 
 def run_training(
@@ -277,10 +201,7 @@ def _train(
     )
     if start == 0 and run.train.init_from:
         load_generator_weights(model.generator, run.train.init_from)
-    if changes:
-        print(f"srfm train: changed on resume at step {start}: {'; '.join(changes)}", flush=True)
-        with open(run_dir / "resume_log.jsonl", "a") as log:
-            log.write(json.dumps({"step": start, "changes": changes}) + "\n")
+    log_resume_changes(run_dir, start, changes)
     if dataset is None:
         from keras_srfm.data import make_train_dataset
 
@@ -345,22 +266,10 @@ def resume_state(run_dir: Path, checkpoint: tf.train.Checkpoint, steps_per_epoch
         print(f"srfm train: removed what an interrupted save left: {', '.join(removed)}", flush=True)
     if restored.skipped:
         print(f"srfm train: {restored.describe()}", flush=True)
+    dropped = align_logs(run_dir, restored.step, steps_per_epoch)
     if restored.step == 0:
-        # Rows of the first epoch alone: killed between its row and its checkpoint, nothing lost.
-        traces = [name for name in ("history.csv", "curve.csv")
-                  if last_logged_step(run_dir / name, steps_per_epoch) > steps_per_epoch]
-        traces += ["generator.keras"] if (run_dir / "generator.keras").exists() else []
-        if traces:
-            raise RunStateError(
-                f"{run_dir} holds a trained run ({', '.join(traces)}) but no checkpoint to resume from; "
-                "use a new --run-dir (or move that folder away)"
-            )
-        for name in ("history.csv", "curve.csv"):
-            truncate_after_step(run_dir / name, 0, steps_per_epoch)
         print(f"srfm train: starting in {run_dir}", flush=True)
         return 0
-    dropped = sum(truncate_after_step(run_dir / name, restored.step, steps_per_epoch)
-                  for name in ("history.csv", "curve.csv"))
     note = f" (dropped {dropped} log row(s) past it)" if dropped else ""
     print(f"srfm train: resuming at step {restored.step} from {Path(restored.path).name} in {run_dir}{note}",
           flush=True)

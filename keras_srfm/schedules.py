@@ -6,6 +6,8 @@ from typing import Any
 
 import keras
 
+from keras_srfm.config import TrainConfig
+
 
 @keras.saving.register_keras_serializable(package="keras_srfm")
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
@@ -54,3 +56,10 @@ def staircase(
         # PiecewiseConstantDecay keeps a value while step <= boundary, hence the - 1.
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay([b - 1 for b in boundaries], values)
     return LinearWarmup(schedule, warmup_steps) if warmup_steps else schedule
+
+
+def learning_rate_schedule(rate: float, train: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Staircase decay by `decay_factor` every `decay_every` steps counted from `decay_start`,
+    after a linear warm-up over the optimizer's first `warmup_steps` steps (if any)."""
+    boundaries = list(range(train.decay_start + train.decay_every, train.steps, train.decay_every))
+    return staircase(rate, boundaries, train.decay_factor, train.warmup_steps)

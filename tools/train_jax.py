@@ -1,9 +1,15 @@
 """GPU training on the Keras JAX backend, for machines that have a GPU but no TensorFlow.
 
+`srfm train --backend jax` is the package's resumable way to do this (the run folder of
+`srfm train`, checkpoints, `--export-only`); this script is the one that trained the shipped
+models (see `tools/gpu_zoo.sh`), with its own flags and a device-resident patch pool, and
+takes the same update (`keras_srfm.jax_step`).
+
 The project's lent GPU machines ship JAX, not TensorFlow, and a TensorFlow CUDA wheel is too
 large to carry there. This driver trains the *same* networks (`keras_srfm.models`) with the
 *same* loss equations (`keras_srfm.losses`, written in `keras.ops`) as `SRFM.train_step`, on a
-single device, with Keras' stateless API, for all five variants (`p`, `pva`, `pca`, `pcsa`,
+single device, with the package's JAX step (`keras_srfm.jax_step`, Keras' stateless API, the
+objective of `keras_srfm.objective` that `SRFM.train_step` uses too), for all five variants (`p`, `pva`, `pca`, `pcsa`,
 `pcsva`); the variants with L_vgg need a local VGG19 weights file (`--vgg-weights`, truncated
 files such as `vgg19_block1to3_imagenet.h5` with `--vgg-layer block3_conv4`). Everything else
 (evaluation, export, the CLI) stays on TensorFlow: the `.keras` files written here load there
@@ -38,12 +44,12 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras_srfm.models.layers  # noqa: E402, F401  (registers the custom layers)
-from keras_srfm import losses  # noqa: E402
 from keras_srfm.config import VARIANTS, DiscriminatorConfig, loss_config_for  # noqa: E402
 from keras_srfm.evaluation import IMAGE_EXTENSIONS, degrade, folder_source, read_hr  # noqa: E402
 from keras_srfm.inference import to_uint8  # noqa: E402
+from keras_srfm.jax_step import JaxSRFM  # noqa: E402
 from keras_srfm.metrics import psnr  # noqa: E402
-from keras_srfm.models.discriminator import TAP_NAMES, build_discriminator  # noqa: E402
+from keras_srfm.models.discriminator import build_discriminator  # noqa: E402
 from keras_srfm.models.vgg import build_vgg_features  # noqa: E402
 from keras_srfm.schedules import staircase  # noqa: E402
 
@@ -124,109 +130,23 @@ def sample_batch(key: jax.Array, pool_lr: jax.Array, pool_hr: jax.Array, batch: 
     return lr, hr
 
 
-# === Eq. 1 on the stateless API ===
+# === One update: the package's JAX step (the objective `srfm train` uses) ===
 
 
-def make_losses(generator: keras.Model, discriminator: keras.Model | None, vgg: keras.Model | None, variant: str) -> Any:
-    """Returns f(g_tv, d_tv, g_ntv, d_ntv, lr, hr, scales) -> ((g_loss, d_loss), aux).
+def make_step(trainer: JaxSRFM, batch: int) -> Any:
+    """One jitted `JaxSRFM.step` on a batch drawn from the device pool; sums the logged values.
 
-    Eq. 1 on one device, term by term as `SRFM._compute_losses` assembles it: eta L_point,
-    gamma L_vgg (Eq. 3), lambda L_adv (Eq. 4) and L_content (Eq. 6) either as the plain mean of
-    the raw layer losses (M_pca) or rescaled and softmax-reweighed (Eq. 7, M_pcsa/M_pcsva).
+    The state is `{"key", "train" (JaxSRFM.initial_state), "acc" (one sum per log name)}`.
     """
-    cfg = loss_config_for(variant)
-
-    def fn(g_tv, d_tv, g_ntv, d_ntv, lr, hr, scales):
-        sr, g_ntv = generator.stateless_call(g_tv, g_ntv, lr, training=True)
-        point = jnp.mean(losses.point_loss(hr, sr, cfg.huber_delta))
-        aux = {"g_point": point, "g_ntv": g_ntv, "d_ntv": d_ntv}
-        g_loss = cfg.eta_point * point
-        if vgg is not None:
-            hr_f = jax.lax.stop_gradient(vgg(hr, training=False))
-            aux["g_vgg"] = jnp.mean(losses.vgg_loss(hr_f, vgg(sr, training=False)))
-            g_loss = g_loss + cfg.gamma_vgg * aux["g_vgg"]
-        if discriminator is None:
-            return (g_loss, jnp.zeros(())), aux
-        out, d_ntv = discriminator.stateless_call(d_tv, d_ntv, jnp.concatenate([hr, sr]), training=True)
-        real = {k: v[: hr.shape[0]] for k, v in out.items()}
-        fake = {k: v[hr.shape[0] :] for k, v in out.items()}
-        adv = jnp.mean(losses.adversarial_loss(fake["logit"]))
-        d_loss = jnp.mean(losses.discriminator_loss(real["logit"], fake["logit"]))
-        aux.update(
-            d_ntv=d_ntv, g_adv=adv, d_loss=d_loss,
-            d_real=jnp.mean(jax.nn.sigmoid(real["logit"])), d_fake=jnp.mean(jax.nn.sigmoid(fake["logit"])),
-        )
-        g_loss = g_loss + cfg.lambda_adv * adv
-        if cfg.use_content:
-            layer = jnp.mean(losses.content_losses(real, fake, TAP_NAMES), axis=0)  # Eq. 6, (8,)
-            rescale = jax.lax.stop_gradient(scales) if cfg.content_rescale else jnp.ones_like(layer)
-            scaled = rescale * layer
-            if cfg.content_weighting == "softmax":
-                weights = losses.softmax_weights(scaled)  # Eq. 7, stop-gradient softmax
-            else:
-                weights = jnp.full_like(layer, 1.0 / len(TAP_NAMES))
-            content = jnp.sum(weights * scaled)
-            g_loss = g_loss + content
-            aux.update(g_content=content, layer=layer, weights=weights)
-        return (g_loss, d_loss), aux
-
-    return fn
-
-
-SCALARS = ("g_total", "g_point", "g_vgg", "g_adv", "g_content", "d_loss", "d_real", "d_fake")
-
-
-def make_step(loss_fn: Any, g_opt: Any, d_opt: Any, batch: int) -> Any:
-    """One jitted update of G (Eq. 1) and, for pcsa, of D (Eq. 5), from one forward pass."""
+    names = trainer.log_names
 
     def step(state: dict, pool_lr: jax.Array, pool_hr: jax.Array) -> dict:
         key, sub = jax.random.split(state["key"])
         lr, hr = sample_batch(sub, pool_lr, pool_hr, batch)
-
-        def f(g_tv, d_tv):
-            return loss_fn(g_tv, d_tv, state["g_ntv"], state["d_ntv"], lr, hr, state["scales"])
-
-        (g_loss, d_loss), vjp, aux = jax.vjp(f, state["g_tv"], state["d_tv"], has_aux=True)
-        g_grads = vjp((jnp.ones(()), jnp.zeros(())))[0]  # G: Eq. 1 only
-        g_tv, g_ov = g_opt.stateless_apply(state["g_ov"], g_grads, state["g_tv"])
-        new = dict(state, key=key, g_tv=g_tv, g_ov=g_ov, g_ntv=aux["g_ntv"], d_ntv=aux["d_ntv"])
-        if d_opt is not None:
-            d_grads = vjp((jnp.zeros(()), jnp.ones(())))[1]  # D: Eq. 5 only
-            new["d_tv"], new["d_ov"] = d_opt.stateless_apply(state["d_ov"], d_grads, state["d_tv"])
-        values = {"g_total": g_loss, **{k: aux.get(k, jnp.zeros(())) for k in SCALARS[1:]}}
-        logs = jnp.stack([values[k] for k in SCALARS])
-        if "weights" in aux:
-            logs = jnp.concatenate([logs, aux["weights"]])  # w_conv1..8 (uniform for M_pca)
-        new["acc"] = state["acc"] + logs
-        return new
+        train, logs = trainer.step(state["train"], lr, hr)
+        return {"key": key, "train": train, "acc": state["acc"] + jnp.stack([logs[n] for n in names])}
 
     return jax.jit(step, donate_argnums=0)
-
-
-def initial_state(
-    generator: keras.Model, discriminator: keras.Model | None, g_opt: Any, d_opt: Any, seed: int, with_weights: bool
-) -> dict:
-    """The step's state: variable values of both networks and optimizers, RNG key, log sums."""
-
-    def values(variables: list) -> list:
-        return [v.value for v in variables]
-
-    n_logs = len(SCALARS) + (len(TAP_NAMES) if with_weights else 0)
-    return {
-        "key": jax.random.PRNGKey(seed),
-        "g_tv": values(generator.trainable_variables), "g_ntv": values(generator.non_trainable_variables),
-        "g_ov": values(g_opt.variables),
-        "d_tv": values(discriminator.trainable_variables) if discriminator else [],
-        "d_ntv": values(discriminator.non_trainable_variables) if discriminator else [],
-        "d_ov": values(d_opt.variables) if d_opt else [],
-        "scales": jnp.ones((len(TAP_NAMES),)), "acc": jnp.zeros((n_logs,)),
-    }
-
-
-def calibrate(state: dict, loss_fn: Any, lr: jax.Array, hr: jax.Array) -> None:
-    """Sec. III-B initial rescale: each layer's scale is 1 / its content loss on this batch."""
-    _, aux = jax.jit(loss_fn)(state["g_tv"], state["d_tv"], state["g_ntv"], state["d_ntv"], lr, hr, state["scales"])
-    state["scales"] = losses.calibration_scales(aux["layer"])
 
 
 # === Monitoring ===
@@ -252,12 +172,9 @@ def append_row(path: Path, row: list) -> None:
         csv.writer(f).writerow(row)
 
 
-def save_generator(generator: keras.Model, g_tv: list, g_ntv: list, path: Path) -> None:
-    for var, value in zip(generator.trainable_variables, g_tv):
-        var.assign(value)
-    for var, value in zip(generator.non_trainable_variables, g_ntv):
-        var.assign(value)
-    generator.save(path)
+def save_generator(trainer: JaxSRFM, state: dict, path: Path) -> None:
+    trainer.assign(state)
+    trainer.generator.save(path)
 
 
 def adam(rate: float, args: argparse.Namespace) -> keras.optimizers.Adam:
@@ -321,30 +238,20 @@ def main(argv: list[str] | None = None) -> None:
         if not args.vgg_weights:
             raise SystemExit(f"variant {args.variant} needs L_vgg: pass --vgg-weights PATH (no downloads here)")
         vgg = build_vgg_features(args.vgg_layer, args.vgg_weights)
-    g_opt = adam(args.g_lr, args)
-    g_opt.build(generator.trainable_variables)
-    d_opt = None
-    if discriminator is not None:
-        d_opt = adam(args.d_lr, args)
-        d_opt.build(discriminator.trainable_variables)
+    trainer = JaxSRFM(generator, discriminator, vgg, cfg, adam(args.g_lr, args),
+                      adam(args.d_lr, args) if discriminator is not None else None)
+    names = trainer.log_names
+    state = {"key": jax.random.PRNGKey(args.seed), "train": trainer.initial_state(), "acc": jnp.zeros((len(names),))}
+    step_fn = make_step(trainer, args.batch)
+    predict = trainer.predict_fn()
 
-    state = initial_state(generator, discriminator, g_opt, d_opt, args.seed, cfg.use_content)
-    loss_fn = make_losses(generator, discriminator, vgg, args.variant)
-    if discriminator is not None and cfg.use_content and cfg.content_rescale:
-        lr, hr = sample_batch(jax.random.PRNGKey(args.seed + 1), pool_lr, pool_hr, args.batch)
-        calibrate(state, loss_fn, lr, hr)
-        print("content scales:", np.asarray(state["scales"]).round(4).tolist(), flush=True)
-    step_fn = make_step(loss_fn, g_opt, d_opt, args.batch)
-    predict = jax.jit(lambda tv, ntv, x: generator.stateless_call(tv, ntv, x, training=False)[0])
-
-    names = list(SCALARS) + ([f"w_{t}" for t in TAP_NAMES] if cfg.use_content else [])
     history, curve = out / "history.csv", out / "curve.csv"
     history.unlink(missing_ok=True)
     curve.unlink(missing_ok=True)
     append_row(history, ["step", "wall_s", "steps_per_s", *names])
     append_row(curve, ["step", "set5_psnr", "wall_s"])
     if bench:
-        p0 = bench_psnr(state["g_tv"], state["g_ntv"], bench, predict)
+        p0 = bench_psnr(state["train"]["g_tv"], state["train"]["g_ntv"], bench, predict)
         append_row(curve, [0, f"{p0:.4f}", 0])
         print(f"step 0: bench PSNR {p0:.4f}", flush=True)
 
@@ -354,6 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     while step < args.steps:
         state = step_fn(state, pool_lr, pool_hr)
         step += 1
+        if step == 1 and cfg.use_content and cfg.content_rescale:  # calibrated on the first batch
+            print("content scales:", np.asarray(state["train"]["scales"]).round(4).tolist(), flush=True)
         if step % args.log_every == 0 or step == args.steps:
             acc = np.asarray(state["acc"]) / (step - last_step)
             now = time.time()
@@ -366,14 +275,14 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"time budget reached at step {step}", flush=True)
                 stopped_early = True
         if bench and (step % args.eval_every == 0 or step == args.steps or stopped_early):
-            p = bench_psnr(state["g_tv"], state["g_ntv"], bench, predict)
+            p = bench_psnr(state["train"]["g_tv"], state["train"]["g_ntv"], bench, predict)
             append_row(curve, [step, f"{p:.4f}", f"{time.time() - t_train:.1f}"])
             print(f"step {step}: bench PSNR {p:.4f}", flush=True)
         if step in args.snapshot_at:
-            save_generator(generator, state["g_tv"], state["g_ntv"], out / f"generator_{step}.keras")
+            save_generator(trainer, state["train"], out / f"generator_{step}.keras")
         if stopped_early:
             break
-    save_generator(generator, state["g_tv"], state["g_ntv"], out / "generator.keras")
+    save_generator(trainer, state["train"], out / "generator.keras")
     run_info.update(steps_done=step, train_wall_s=round(time.time() - t_train, 1),
                     total_wall_s=round(time.time() - t_start, 1), stopped_early=stopped_early)
     (out / "run.json").write_text(json.dumps(run_info, indent=2))

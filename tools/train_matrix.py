@@ -45,6 +45,11 @@ CONFIGS = {"train": TrainConfig, "data": DataConfig, "generator": GeneratorConfi
 # Options the test harness sets itself in every row (tiny networks, a few steps).
 HARNESS_FLAGS = ("run_dir", "data", "steps", "batch_size", "patches_per_image", "lr_patch",
                  "checkpoint_every", "blocks", "filters", "vgg_weights", "verbose", "export_only")
+# Finite-valued options tested on their own rather than as matrix axes, and where.
+SEPARATE = {
+    "backend": "train.backend",  # jax: tests/test_jax_run.py and tests/test_jax_parity.py (own process)
+    "vgg_layer": "loss.vgg_layer",  # 16 VGG19 layers: tests/test_train_options.py
+}
 # One test value per option that takes a value; `{name}` is a fixture path of the harness.
 VALUE_FLAGS: dict[str, list[str]] = {
     "data_weights": ["1"],
@@ -77,6 +82,8 @@ NOT_ON_CLI = {
     "loss.use_vgg": "set by --variant",
     "loss.content_weighting": "set by --variant",
     "loss.content_rescale": "set by --variant",
+    "train.backend": "--backend jax runs in its own process: tests/test_jax_run.py",
+    "loss.vgg_layer": "16 values, matters with L_vgg only: tests/test_train_options.py",
 }
 PRECISION = "mixed_precision"
 
@@ -127,7 +134,7 @@ def axes(parser: argparse.ArgumentParser | None = None) -> list[Axis]:
     base = _flat(base_args)
     found = []
     for action in _train_actions(parser):
-        if action.dest in HARNESS_FLAGS:
+        if action.dest in HARNESS_FLAGS or action.dest in SEPARATE:
             continue
         if action.choices is not None:
             values: tuple[Any, ...] = tuple(action.choices)

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from keras_srfm.config import DataConfig, TrainConfig  # dataclasses only: no TensorFlow import
+from keras_srfm.config import (  # dataclasses only: no TensorFlow import
+    VARIANTS,
+    DataConfig,
+    DiscriminatorConfig,
+    LossConfig,
+    TrainConfig,
+)
 
 DEFAULT_SOURCES = ("srfm_div2k", "srfm_flickr2k")  # the paper's DIV2K + Flickr2K
 
@@ -15,12 +23,12 @@ DEFAULT_SOURCES = ("srfm_div2k", "srfm_flickr2k")  # the paper's DIV2K + Flickr2
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train or resume a model (variants p, pva, pca, pcsa, pcsva)",
+        help=f"train or resume a model (variants {', '.join(VARIANTS)})",
         description="Trains one variant of Sec. V-B, or resumes the run in --run-dir. Every input "
         "(data, VGG19 weights, --init-from, an existing run's configuration) is checked before "
         "the run folder is created or changed.",
     )
-    p.add_argument("--variant", default="pcsva", choices=["p", "pva", "pca", "pcsa", "pcsva"],
+    p.add_argument("--variant", default=TrainConfig.variant, choices=list(VARIANTS),
                    help="loss combination of Sec. V-B; pva and pcsva need the ImageNet VGG19 weights "
                         "(the paper's final model is pcsva)")
     p.add_argument("--run-dir", required=True, help="run directory; an existing one is resumed")
@@ -62,16 +70,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vgg-weights", default="imagenet",
                    help="'imagenet' (downloaded once into ~/.keras), a local VGG19 notop .h5 file, "
                         "or 'none' (random VGG: tests only)")
-    p.add_argument("--content-mode", default="paper", choices=["paper", "authors"],
+    p.add_argument("--vgg-layer", default=LossConfig.vgg_layer, choices=LossConfig.choices("vgg_layer"),
+                   metavar="LAYER",
+                   help="VGG19 conv layer whose features L_vgg (Eq. 3) matches (default: block5_conv4, the "
+                        "paper's); e.g. block3_conv4 with a VGG19 file holding blocks 1-3 only")
+    p.add_argument("--content-mode", default=LossConfig.content_mode, choices=LossConfig.choices("content_mode"),
                    help="content loss L_content (Eq. 6): as the paper writes it, or as the authors' code")
-    p.add_argument("--tap", default="after_bn", choices=["after_bn", "before_bn"],
+    p.add_argument("--tap", default=DiscriminatorConfig.tap, choices=DiscriminatorConfig.choices("tap"),
                    help="where the discriminator's feature taps sit relative to BatchNorm")
     p.add_argument("--huber-delta", type=float, default=1.0,
                    help="delta of the Huber point loss (Eq. 2) on [0, 1] images")
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step (jit_compile=True)")
-    p.add_argument("--mixed-precision", default="off", choices=["off", "float16", "bfloat16"],
+    p.add_argument("--mixed-precision", default=TrainConfig.mixed_precision,
+                   choices=TrainConfig.choices("mixed_precision"),
                    help="compute dtype (variables and losses stay float32)")
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker", "tpu"],
+    p.add_argument("--backend", default=TrainConfig.backend, choices=TrainConfig.choices("backend"),
+                   help="Keras backend of the train step: tensorflow (every strategy), or jax (one device, "
+                        "no TensorFlow needed; folders of HR images as --data; the same run folder)")
+    p.add_argument("--strategy", default=TrainConfig.strategy, choices=TrainConfig.choices("strategy"),
                    help="tf.distribute strategy: one device, all local GPUs, TF_CONFIG workers, or a TPU")
     p.add_argument("--ema", action="store_true", help="keep an EMA of generator weights and export it")
     p.add_argument("--init-from", default=None,
@@ -123,13 +139,14 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
             adam_epsilon=args.adam_epsilon, checkpoint_every=args.checkpoint_every,
             keep_checkpoints=args.keep_checkpoints, use_ema=args.ema,
             jit_compile=args.jit, mixed_precision=args.mixed_precision, strategy=args.strategy,
+            backend=args.backend,
             init_from=args.init_from, seed=args.seed,
         ),
         "data": data,
         "generator": GeneratorConfig(**generator),
         "discriminator": DiscriminatorConfig(patch_size=data.hr_patch, tap=args.tap),
         "loss": loss_config_for(args.variant, content_mode=args.content_mode, vgg_weights=vgg_weights,
-                                huber_delta=args.huber_delta),
+                                vgg_layer=args.vgg_layer, huber_delta=args.huber_delta),
     }
 
 
@@ -157,17 +174,49 @@ def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
     preflight.check_data_quick(configs["data"].sources)
     preflight.check_vgg_quick(configs["loss"])
 
-    from keras_srfm.runner import RunConfig, check_resume_config
+    from keras_srfm.run_setup import RunConfig, check_resume_config
 
     run_cfg = RunConfig(**configs)
+    if run_cfg.train.backend == "jax":
+        from keras_srfm.jax_run import unsupported
+
+        reason = unsupported(run_cfg)
+        if reason:
+            raise ValueError(f"--backend jax: {reason}")
     check_resume_config(Path(args.run_dir), run_cfg)
     preflight.check_init_from(args.init_from, run_cfg.generator)
-    preflight.check_data(run_cfg.data)
+    if run_cfg.train.backend != "jax":  # the JAX path reads its folders itself (no tf.data)
+        preflight.check_data(run_cfg.data)
     preflight.check_vgg(run_cfg.loss, run_cfg.discriminator.patch_size)
     return run_cfg
 
 
+def _saved_backend(run_dir: str) -> str:
+    """The backend a run folder was trained with (tensorflow for folders that predate the key)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return "tensorflow"
+    return json.loads(path.read_text()).get("train", {}).get("backend", "tensorflow")
+
+
+def use_jax_backend() -> None:
+    """Makes Keras use JAX: sets KERAS_BACKEND before Keras loads, or restarts this command."""
+    if os.environ.get("KERAS_BACKEND") == "jax":
+        return
+    os.environ["KERAS_BACKEND"] = "jax"
+    if "keras" in sys.modules:  # a process has one Keras backend
+        os.execv(sys.executable, [sys.executable, "-m", "keras_srfm.cli", *sys.argv[1:]])
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.backend == "jax" or (args.export_only and _saved_backend(args.run_dir) == "jax"):
+        use_jax_backend()
+    if args.export_only and _saved_backend(args.run_dir) == "jax":
+        from keras_srfm.jax_run import export_from_checkpoint
+
+        path, step = export_from_checkpoint(args.run_dir, args.export_only)
+        print(f"srfm train: wrote the step-{step} generator of {args.run_dir} to {path}")
+        return 0
     if args.export_only:
         from keras_srfm.runner import export_from_checkpoint
 
@@ -178,6 +227,11 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
     run_cfg = check_inputs(args)
+    if run_cfg.train.backend == "jax":
+        from keras_srfm import jax_run
+
+        jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
+        return 0
     from keras_srfm.checkpoints import DiskFullError
     from keras_srfm.cli import CommandError
 

@@ -1,0 +1,243 @@
+"""One run setup for every training path (`fit`, multi-worker, JAX), with no TensorFlow import.
+
+What a run folder holds and how it is resumed is decided here once: `RunConfig` (saved as
+`config.json`), which settings may change on resume (`check_resume_config`) and the record of
+those changes (`log_resume_changes`, `resume_log.jsonl`), the CSV logs (`history.csv`,
+`curve.csv`: rows appended and fsynced before each checkpoint, trimmed back to a restored
+step by `truncate_after_step`), the learning-curve plot and atomic JSON writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from keras_srfm.config import (
+    DataConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    LossConfig,
+    TrainConfig,
+)
+
+
+class RunStateError(ValueError):
+    """A run folder that cannot be resumed as it is: one line that says what to do."""
+
+
+# === Config ===
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Every config of a run; saved as `config.json` in the run directory."""
+
+    train: TrainConfig
+    data: DataConfig
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+    loss: LossConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name).to_dict() for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        kinds = {"train": TrainConfig, "data": DataConfig, "generator": GeneratorConfig,
+                 "discriminator": DiscriminatorConfig, "loss": LossConfig}
+        return cls(**{name: kind.from_dict(values[name]) for name, kind in kinds.items()})
+
+    def describe(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# Fields that may change when a run is resumed (to train longer, or evaluate more often).
+# Schedule settings may change on resume (e.g. to add a decay); they are logged in resume_log.jsonl.
+_RESUMABLE_CHANGES = {
+    ("train", key)
+    for key in ("steps", "eval_every", "keep_checkpoints", "g_learning_rate", "d_learning_rate",
+                "decay_every", "decay_factor", "decay_start", "adam_epsilon", "warmup_steps")
+}
+# What runs whose config.json predates a key actually used.
+_DEFAULTS = {("train", "backend"): "tensorflow", ("train", "adam_epsilon"): 1e-7, ("train", "decay_start"): 0, ("train", "warmup_steps"): 0}
+
+
+def check_resume_config(run_dir: Path, run: RunConfig) -> list[str]:
+    """Refuses to resume a run directory with a different configuration; returns allowed changes."""
+    saved_path = run_dir / "config.json"
+    if not saved_path.exists():
+        return []
+    saved = json.loads(saved_path.read_text())
+    current = json.loads(json.dumps(run.to_dict()))
+    changes = []
+    for group, values in current.items():
+        for key, value in values.items():
+            old = saved.get(group, {}).get(key, _DEFAULTS.get((group, key)))
+            if old == value:
+                continue
+            if (group, key) not in _RESUMABLE_CHANGES:
+                raise ValueError(
+                    f"{run_dir} holds a run with {group}.{key}={old!r}; use a new --run-dir or the "
+                    f"same settings. Received: {group}.{key}={value!r}"
+                )
+            changes.append(f"{group}.{key}: {old!r} -> {value!r}")
+    return changes
+
+
+def log_resume_changes(run_dir: Path, step: int, changes: list[str]) -> None:
+    """Prints the settings changed on resume and appends them to `resume_log.jsonl`."""
+    if not changes:
+        return
+    print(f"srfm train: changed on resume at step {step}: {'; '.join(changes)}", flush=True)
+    with open(run_dir / "resume_log.jsonl", "a") as log:
+        log.write(json.dumps({"step": step, "changes": changes}) + "\n")
+
+
+def load_generator_weights(generator: Any, path: str) -> None:
+    """Starts from trained generator weights (`.keras` model or `.weights.h5`), any backend."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"--init-from file not found: {path}")
+    import keras
+
+    if path.endswith(".keras"):
+        import keras_srfm.models.layers  # noqa: F401  (registers the custom layers)
+
+        generator.set_weights(keras.saving.load_model(path, compile=False).get_weights())
+    else:
+        generator.load_weights(path)
+
+
+# === Logs ===
+
+
+def append_csv_row(path: Path, row: dict[str, Any], columns: list[str]) -> None:
+    """Appends `row` (header first when the file is new), flushed and fsynced.
+
+    An existing header wins: keys it lacks are dropped, columns it has and `row` lacks stay
+    empty (e.g. `bench_psnr` when `--bench-dir` is given only on resume).
+    """
+    header = read_csv_header(path)
+    fields = header or columns
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if not header:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The header row of a CSV file ([] when missing or empty)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return next(csv.reader(f), [])
+
+
+def _read_log(path: Path, steps_per_epoch: int) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and the step of each row of a CSV log ([] when missing or empty).
+
+    Rows are keyed by their `step` column; logs written before that column existed by
+    `epoch` (the step at the end of epoch e is `(e + 1) * steps_per_epoch`).
+    """
+    if not path.exists():
+        return [], [], []
+    with path.open(newline="") as f:
+        rows = [row for row in csv.reader(f) if row]
+    if not rows:
+        return [], [], []
+    header, body = rows[0], rows[1:]
+    if "step" in header:
+        column = header.index("step")
+        steps = [int(float(row[column])) for row in body]
+    elif "epoch" in header:
+        column = header.index("epoch")
+        steps = [(int(float(row[column])) + 1) * steps_per_epoch for row in body]
+    else:
+        steps = [0] * len(body)
+    return header, body, steps
+
+
+def last_logged_step(path: str | Path, steps_per_epoch: int) -> int:
+    """The largest step a CSV log holds a row for (0 when none)."""
+    return max(_read_log(Path(path), steps_per_epoch)[2], default=0)
+
+
+def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> int:
+    """Drops the rows of a CSV log taken after `step` (atomically); returns how many."""
+    path = Path(path)
+    header, body, steps = _read_log(path, steps_per_epoch)
+    kept = [row for row, at in zip(body, steps, strict=True) if at <= step]
+    dropped = len(body) - len(kept)
+    if dropped:
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", newline="") as f:
+            csv.writer(f).writerows([header, *kept])
+        tmp.replace(path)
+    return dropped
+
+
+def align_logs(run_dir: Path, step: int, steps_per_epoch: int) -> int:
+    """Makes a run folder's CSV logs agree with the restored checkpoint `step` (any backend).
+
+    A fresh start (`step` 0) is refused when the folder shows training beyond the first epoch
+    (a kill between the first row and the first checkpoint loses nothing, so its rows go), so
+    a run folder is never reset silently; a resume drops the rows logged after `step`.
+
+    Returns:
+        The number of log rows dropped.
+
+    Raises:
+        RunStateError: the folder holds a trained run but no checkpoint to resume from.
+    """
+    logs = ("history.csv", "curve.csv")
+    if step == 0:
+        traces = [n for n in logs if last_logged_step(run_dir / n, steps_per_epoch) > steps_per_epoch]
+        traces += ["generator.keras"] if (run_dir / "generator.keras").exists() else []
+        if traces:
+            raise RunStateError(
+                f"{run_dir} holds a trained run ({', '.join(traces)}) but no checkpoint to resume from; "
+                "use a new --run-dir (or move that folder away)"
+            )
+    return sum(truncate_after_step(run_dir / n, step, steps_per_epoch) for n in logs)
+
+
+def plot_learning_curve(curve_csv: str | Path, png: str | Path, baseline: float | None = None) -> Path:
+    """Benchmark Y-PSNR vs step from `curve.csv` as a PNG (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with Path(curve_csv).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    steps = [int(r["step"]) for r in rows]
+    values = [float(r["psnr_y"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(steps, values, marker="o", markersize=3, label="model")
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", linestyle="--", label=f"bicubic {baseline:.2f} dB")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("generator updates")
+    ax.set_ylabel("PSNR on Y, shave 4 (dB)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    png = Path(png)
+    tmp = png.with_name(f".{png.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(png)
+    return png
+
+
+def write_json(path: str | Path, payload: dict[str, Any]) -> None:
+    """Atomic JSON write (temp file + rename)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    tmp.replace(path)

@@ -1,0 +1,115 @@
+"""One SGD(1.0) step of SRFM on tiny networks, on whichever Keras backend this process runs.
+
+With a rate of 1 the weight change *is* the gradient, so two backends taking the same step
+from the same weights on the same batch must produce the same changes. `tests/test_jax_parity.py`
+imports `build` and `relative_l2` from here for the TensorFlow side and runs this file with
+`KERAS_BACKEND=jax` for the JAX side:
+
+    KERAS_BACKEND=jax python tests/scripts/sgd_step.py WORK CASE [CASE ...]
+
+reads `WORK/CASE/*.weights.h5` and `WORK/batch.npz` (written by the TensorFlow side) and writes
+`WORK/CASE/jax.npz`. TensorFlow is hidden from the JAX side: the JAX step must not need it.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Tiny networks; `authors` is pcsa with the authors' public-code content mode.
+CASES = {"p": ("p", {}), "pcsa": ("pcsa", {}), "pcsva": ("pcsva", {}), "authors": ("pcsa", {"content_mode": "authors"})}
+HR_PATCH, SCALE, BATCH = 32, 4, 8
+
+
+class HideTensorFlow(importlib.abc.MetaPathFinder):
+    """Makes `import tensorflow` fail, as on the lent GPU machines (JAX, no TensorFlow)."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
+            raise ImportError(f"{name} is hidden: this process must run without TensorFlow")
+
+
+def make_batch(path: Path) -> None:
+    """A fixed batch: smooth random HR patches and their 4x box-filtered LR, saved to `path`."""
+    rng = np.random.default_rng(0)
+    coarse = rng.random((BATCH, HR_PATCH // 8, HR_PATCH // 8, 3))
+    hr = np.clip(coarse.repeat(8, 1).repeat(8, 2) + rng.normal(0, 0.05, (BATCH, HR_PATCH, HR_PATCH, 3)), 0, 1)
+    lr = hr.reshape(BATCH, HR_PATCH // SCALE, SCALE, HR_PATCH // SCALE, SCALE, 3).mean(axis=(2, 4))
+    np.savez(path, lr=lr.astype("float32"), hr=hr.astype("float32"))
+
+
+def build(case: str, work: Path) -> tuple[Any, Any, Any, Any]:
+    """(loss config, generator, discriminator or None, VGG or None) with the case's saved weights.
+
+    The first call (TensorFlow side) draws the weights and saves them under `work/case`.
+    """
+    import keras
+
+    from keras_srfm.config import loss_config_for
+    from keras_srfm.models.discriminator import build_discriminator
+    from keras_srfm.models.generator import build_generator
+    from keras_srfm.models.vgg import build_vgg_features
+
+    variant, overrides = CASES[case]
+    config = loss_config_for(variant, **overrides)
+    keras.utils.set_random_seed(1)
+    nets = {"g": build_generator(num_blocks=2, filters=8)}
+    if config.needs_discriminator:
+        nets["d"] = build_discriminator(patch_size=HR_PATCH, base_filters=8, dense_units=16, sync_batchnorm=False)
+    if config.use_vgg:  # random weights: parity needs the same function, not a perceptual one
+        nets["vgg"] = build_vgg_features("block2_conv2", weights=None, patch_size=HR_PATCH)
+    folder = work / case
+    for name, net in nets.items():
+        path = folder / f"{name}.weights.h5"
+        if path.exists():
+            net.load_weights(path)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            net.save_weights(path)
+    return config, nets["g"], nets.get("d"), nets.get("vgg")
+
+
+def relative_l2(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """||a - b|| / ||b|| over all the arrays together.
+
+    Not a per-weight maximum: the biases of convs followed by BatchNorm have a gradient that is
+    mathematically zero, so theirs is pure float noise and a per-weight ratio is meaningless.
+    """
+    diff = sum(float(np.sum((x - y) ** 2)) for x, y in zip(a, b))
+    return (diff / sum(float(np.sum(y**2)) for y in b)) ** 0.5
+
+
+def jax_step(case: str, work: Path) -> None:
+    """One jitted `JaxSRFM.step` with SGD(1.0); weight changes and the Eq. 7 scales to jax.npz."""
+    import jax
+    import keras
+
+    from keras_srfm.jax_step import JaxSRFM
+
+    config, g, d, vgg = build(case, work)
+    batch = np.load(work / "batch.npz")
+    trainer = JaxSRFM(g, d, vgg, config, keras.optimizers.SGD(1.0), keras.optimizers.SGD(1.0) if d else None)
+    state = trainer.initial_state()
+    before = [np.asarray(v) for v in state["g_tv"] + state["d_tv"]]
+    state, _ = jax.jit(trainer.step)(state, batch["lr"], batch["hr"])
+    after = [np.asarray(v) for v in state["g_tv"] + state["d_tv"]]
+    deltas = {f"delta_{i}": b - a for i, (b, a) in enumerate(zip(before, after))}
+    np.savez(work / case / "jax.npz", scales=np.asarray(state["scales"]), **deltas)
+
+
+def main() -> None:
+    sys.meta_path.insert(0, HideTensorFlow())
+    if os.environ.get("KERAS_BACKEND") != "jax":
+        sys.exit("run with KERAS_BACKEND=jax")
+    work = Path(sys.argv[1])
+    for case in sys.argv[2:]:
+        jax_step(case, work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""`srfm train` options: choices come from VARIANTS and the config dataclasses (no TensorFlow)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from keras_srfm.cli import build_parser
+from keras_srfm.commands.train import configs_from_args
+from keras_srfm.config import VARIANTS, DiscriminatorConfig, LossConfig, TrainConfig
+
+
+def _train_action(dest: str) -> argparse.Action:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return next(a for a in sub.choices["train"]._actions if a.dest == dest)
+
+
+@pytest.mark.parametrize("dest, expected", [
+    ("variant", list(VARIANTS)),
+    ("content_mode", LossConfig.choices("content_mode")),
+    ("vgg_layer", LossConfig.choices("vgg_layer")),
+    ("tap", DiscriminatorConfig.choices("tap")),
+    ("mixed_precision", TrainConfig.choices("mixed_precision")),
+    ("strategy", TrainConfig.choices("strategy")),
+])
+def test_choices_and_defaults_come_from_the_configs(dest, expected):
+    action = _train_action(dest)
+    assert list(action.choices) == list(expected)
+    owner = {"variant": TrainConfig(), "content_mode": LossConfig(), "vgg_layer": LossConfig(),
+             "tap": DiscriminatorConfig(), "mixed_precision": TrainConfig(), "strategy": TrainConfig()}[dest]
+    assert action.default == getattr(owner, dest)
+
+
+def test_vgg_layer_reaches_the_loss_config():
+    args = build_parser().parse_args(["train", "--run-dir", "r", "--variant", "pcsva", "--vgg-layer", "block3_conv4"])
+    loss = configs_from_args(args)["loss"]
+    assert loss.vgg_layer == "block3_conv4" and loss.use_vgg
+    default = configs_from_args(build_parser().parse_args(["train", "--run-dir", "r"]))["loss"]
+    assert default.vgg_layer == "block5_conv4"  # the paper's psi (Eq. 3)
+    assert dataclasses.asdict(loss)["vgg_layer"] == "block3_conv4"  # hence recorded in config.json
+
+
+def test_restricted_fields_refuse_other_values_in_one_line():
+    with pytest.raises(ValueError, match=r"vgg_layer must be one of .*Received: vgg_layer='block6_conv1'"):
+        LossConfig(vgg_layer="block6_conv1")
+    with pytest.raises(ValueError, match="content_mode must be one of paper, authors"):
+        LossConfig.from_dict({"content_mode": "mine"})
+    with pytest.raises(ValueError, match="no restricted field"):
+        LossConfig.choices("lambda_adv")
