@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -271,18 +270,6 @@ class RealDemoResult:
     clean: DemoResult
     real: DemoResult
     ends_in_jpeg: bool
-
-
-def shipped_models() -> dict[str, Path]:
-    """Name -> `.keras` file of each model folder in `exported_models/` (srfm_mp, srfm_real...)."""
-    from keras_srfm.inference import EXPORTED_MODELS_DIR
-
-    found = {}
-    for folder in sorted(p for p in EXPORTED_MODELS_DIR.glob("*") if p.is_dir()):
-        models = sorted(folder.glob("*.keras"))
-        if models:
-            found[folder.name] = models[0]
-    return found
 
 
 def realistic_lr(chart: np.ndarray, seed: int = REAL_SEED) -> tuple[np.ndarray, np.ndarray, bool]:

@@ -53,14 +53,11 @@ def test_demo_real_command_with_a_model(tmp_path, capsys):
         assert image.height > 2 * SIZE
 
 
-def test_shipped_models_lists_model_folders():
-    names = demo.shipped_models()
-    assert all(path.suffix == ".keras" and path.parent.name == name for name, path in names.items())
-
-
 @pytest.mark.slow
 def test_demo_real_with_the_shipped_models_explains_a_missing_srfm_real(tmp_path, capsys):
-    shipped = demo.shipped_models()
+    from keras_srfm.presets import list_models
+
+    shipped = [m.name for m in list_models()]
     if not shipped:
         pytest.skip("no model in exported_models/")
     assert cli.main(["demo", "--real", "--size", "64", "-o", str(tmp_path / "f.png")]) == 0

@@ -111,7 +111,9 @@ def run_real(args: argparse.Namespace, output: Path, chart_path: Path | None) ->
 
     start = time.perf_counter()
     if args.model == "default":
-        specs = {name: str(path) for name, path in demo.shipped_models().items()}
+        from keras_srfm.presets import list_models
+
+        specs = {m.name: str(m.keras_file) for m in list_models()}
         if REAL_MODEL not in specs:
             print(
                 f"srfm demo: no {REAL_MODEL} in exported_models/ yet. The shipped models "

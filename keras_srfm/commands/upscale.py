@@ -48,8 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         default="default",
-        help="'default' (the model in exported_models/), a .keras file, a SavedModel folder, "
-        "a .tflite file, 'bicubic' or 'nearest' (default: default)",
+        help="a shipped model's name (`srfm models`; srfm_mp for clean downscales, srfm_real "
+        "for camera photos and JPEGs), 'default', a .keras file, a SavedModel folder, a .tflite "
+        "file, 'bicubic' or 'nearest' (default: default)",
     )
     p.add_argument(
         "--blend",
