@@ -165,7 +165,7 @@ def value_flags(parser: argparse.ArgumentParser | None = None) -> list[str]:
     axis_dests = {a.dest for a in axes(parser)}
     return [a.dest for a in _train_actions(parser)
             if a.option_strings and a.dest not in axis_dests and a.dest not in HARNESS_FLAGS
-            and a.dest != "help"]
+            and a.dest not in SEPARATE and a.dest != "help"]
 
 
 def enum_fields() -> list[str]:
