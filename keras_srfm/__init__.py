@@ -49,14 +49,26 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'keras_srfm' has no attribute {name!r}")
 
 
-def register_keras_objects() -> None:
-    """Registers every Keras object the package saves (imports Keras, so call it lazily)."""
-    for module in _KERAS_OBJECT_MODULES:
-        importlib.import_module(module)
+def register_keras_objects(strict: bool = True) -> None:
+    """Registers every Keras object the package saves (imports Keras, so call it lazily).
+
+    Args:
+        strict: bool. Raise import errors. The import hook passes False: when Keras is first
+            imported by one of these modules, that module is only partly initialised, and a
+            module that needs it (`vgg` needs `layers`) is skipped; it registers itself when it
+            is imported later. Defaults to True.
+    """
     import keras
 
+    modules = list(_KERAS_OBJECT_MODULES)
     if keras.backend.backend() == "tensorflow":
-        importlib.import_module("keras_srfm.training")  # SRFM imports TensorFlow itself
+        modules.append("keras_srfm.training")  # SRFM imports TensorFlow itself
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except (ImportError, AttributeError):
+            if strict:
+                raise
 
 
 class _RegisterAfterKeras(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -78,7 +90,7 @@ class _RegisterAfterKeras(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: Any) -> None:
         module.__loader__ = module.__spec__.loader = self._loader
         self._loader.exec_module(module)
-        register_keras_objects()
+        register_keras_objects(strict=False)
 
 
 if "keras" in sys.modules:

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from keras_srfm import evaluation
-from keras_srfm.presets import resolve_model
 
 SWEEP_KIND = "srfm-blend-sweep"
 DEFAULT_SWEEP_METRICS = ("psnr", "niqe")
@@ -35,7 +34,8 @@ class BlendConfig:
     """Which two generators are blended, and how much of the second.
 
     Attributes:
-        model_a: str. First generator (alpha = 0): a path or a shipped model's name.
+        model_a: str. First generator (alpha = 0): a shipped model's name, a `.keras` path or
+            a URL.
         model_b: str. Second generator (alpha = 1), of the same architecture.
         alpha: float in [0, 1]. Weight of `model_b`.
     """
@@ -159,14 +159,10 @@ def blend_generators(a: Any, b: Any, alpha: float, name: str | None = None) -> A
 
 
 def load_pair(model_a: str, model_b: str) -> tuple[Any, Any]:
-    """Loads two generators from paths or shipped names (`keras_srfm.presets`)."""
-    from keras_srfm.inference import load_keras_generator
+    """Loads two generators: shipped names, `.keras` paths or URLs (`keras_srfm.presets`)."""
+    from keras_srfm.presets import load_generator
 
-    paths = [resolve_model(m) for m in (model_a, model_b)]
-    for path in paths:
-        if not isinstance(path, Path) or path.suffix != ".keras":
-            raise ValueError(f"blending needs .keras generators. Received: {path}")
-    return load_keras_generator(paths[0]), load_keras_generator(paths[1])
+    return load_generator(model_a), load_generator(model_b)
 
 
 def blend_files(model_a: str, model_b: str, alpha: float) -> Any:

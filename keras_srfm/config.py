@@ -274,6 +274,14 @@ class DataConfig(_Config):
     def hr_patch(self) -> int:
         return self.lr_patch * self.scale
 
+    def to_dict(self) -> dict[str, Any]:
+        """As `_Config.to_dict`, but a bicubic config leaves out `degradation` and `realistic`,
+        so it serialises as before those fields existed (older run directories still resume)."""
+        values = super().to_dict()
+        if self.degradation == "bicubic":
+            del values["degradation"], values["realistic"]
+        return values
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(_Config):

@@ -5,7 +5,9 @@ on a fresh install without data. It holds what separates interpolation from lear
 super-resolution: text, sharp edges (a Siemens star), a zone plate and a frequency sweep that
 pass the x4 Nyquist limit, smooth grey and hue gradients, colour patches and checkerboards.
 The protocol is that of Table I: mod-crop, MATLAB bicubic 1/4 on uint8, upscale, PSNR / SSIM
-on Y with 4 pixels shaved (`keras_srfm.evaluation`).
+on Y with 4 pixels shaved (`keras_srfm.evaluation`). `run_real_demo` (`srfm demo --real`)
+also upscales a realistic LR of the chart (blur, resize, noise, JPEG: the degradation of
+`keras_srfm.data.degradation`) with every shipped model, to show which model suits photos.
 
 Example:
 >>> chart = render_chart(256)
@@ -18,11 +20,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from keras_srfm.compare import font, hstack, labelled, metric_caption
+from keras_srfm.compare import font, grid, hstack, labelled, metric_caption
 from keras_srfm.evaluation import SCALE, degrade
 from keras_srfm.imresize import imresize, nearest
 from keras_srfm.metrics import psnr, ssim
@@ -209,11 +212,19 @@ def run_demo(
         DemoResult.
     """
     hr, lr = degrade(chart, SCALE)
+    return _run_all(hr, lr, {name: upscaler})
+
+
+def _run_all(
+    hr: np.ndarray, lr: np.ndarray, upscalers: dict[str, Callable[[np.ndarray], np.ndarray]]
+) -> DemoResult:
+    """Upscales `lr` with nearest, bicubic and each of `upscalers`; scores against `hr`."""
     runs: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         NEAREST_LABEL: lambda image: nearest(image, SCALE),
         "bicubic": lambda image: imresize(image, scale=SCALE),
     }
-    runs.setdefault(name, upscaler)
+    for label, fn in upscalers.items():
+        runs.setdefault(label, fn)
     images, scores, seconds = {}, {}, {}
     for label, fn in runs.items():
         start = time.perf_counter()
@@ -239,3 +250,84 @@ def demo_figure(result: DemoResult) -> Image.Image:
         labelled(Image.fromarray(result.hr), "HR (chart)", metric_caption(None), font_size)
     )
     return hstack(panels)
+
+
+# === Real-photo demo (`srfm demo --real`) ===
+
+REAL_SEED = 0  # default seed of the chart's realistic degradation
+
+
+@dataclasses.dataclass
+class RealDemoResult:
+    """The chart upscaled from a clean (bicubic) LR and from a realistic LR.
+
+    Attributes:
+        clean: DemoResult. LR = MATLAB bicubic 1/4 (what the paper's models learned).
+        real: DemoResult. LR = the realistic degradation (blur, resize, noise, JPEG) of the
+            same chart, as `srfm degrade` makes it.
+        ends_in_jpeg: bool. The realistic LR is a decoded JPEG file.
+    """
+
+    clean: DemoResult
+    real: DemoResult
+    ends_in_jpeg: bool
+
+
+def shipped_models() -> dict[str, Path]:
+    """Name -> `.keras` file of each model folder in `exported_models/` (srfm_mp, srfm_real...)."""
+    from keras_srfm.inference import EXPORTED_MODELS_DIR
+
+    found = {}
+    for folder in sorted(p for p in EXPORTED_MODELS_DIR.glob("*") if p.is_dir()):
+        models = sorted(folder.glob("*.keras"))
+        if models:
+            found[folder.name] = models[0]
+    return found
+
+
+def realistic_lr(chart: np.ndarray, seed: int = REAL_SEED) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Mod-crops the chart and degrades it as `srfm degrade --seed seed` does a file `chart.png`.
+
+    Returns:
+        `(hr, lr, ends_in_jpeg)`: uint8 (sH, sW, 3), uint8 (H, W, 3) and whether the chain
+        ended in JPEG.
+    """
+    from keras_srfm.config import DegradationConfig
+    from keras_srfm.data.degradation import degrade_image, image_seed
+
+    hr, _ = degrade(chart, SCALE)
+    lr, data = degrade_image(hr, image_seed(seed, "chart"), DegradationConfig())
+    return hr, lr, data is not None
+
+
+def run_real_demo(
+    upscalers: dict[str, Callable[[np.ndarray], np.ndarray]],
+    chart: np.ndarray,
+    seed: int = REAL_SEED,
+) -> RealDemoResult:
+    """Runs every upscaler on the clean LR and on the realistic LR of the chart.
+
+    Args:
+        upscalers: name -> callable uint8 (h, w, 3) -> uint8 (4h, 4w, 3).
+        chart: np.ndarray uint8 (H, W, 3), e.g. from `render_chart`.
+        seed: int. Seed of the realistic degradation. Defaults to 0.
+
+    Returns:
+        RealDemoResult.
+    """
+    hr, lr_clean = degrade(chart, SCALE)
+    _, lr_real, ends_in_jpeg = realistic_lr(chart, seed)
+    return RealDemoResult(_run_all(hr, lr_clean, upscalers), _run_all(hr, lr_real, upscalers), ends_in_jpeg)
+
+
+def real_demo_figure(result: RealDemoResult) -> Image.Image:
+    """Two rows, clean LR then realistic LR: LR (nearest) | bicubic | models... | HR."""
+    font_size = int(np.clip(result.clean.hr.shape[1] // 22, 11, 20))
+    panels = []
+    for row, prefix in ((result.clean, "clean"), (result.real, "realistic")):
+        for label, image in row.images.items():
+            panels.append(
+                labelled(Image.fromarray(image), f"{prefix}: {label}", metric_caption(row.scores[label]), font_size)
+            )
+        panels.append(labelled(Image.fromarray(row.hr), "HR (chart)", metric_caption(None), font_size))
+    return grid(panels, columns=len(result.clean.images) + 1)

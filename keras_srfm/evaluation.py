@@ -388,16 +388,19 @@ class DatasetResult:
         failed: image name -> one-line reason, for images that could not be scored
             (unreadable, smaller than the SSIM / VIF windows after shaving...). The means are
             over `per_image` only.
+        requested: the metric names asked for; () = those of the scored images.
     """
 
     name: str
     per_image: dict[str, dict[str, float]]
     hr: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    requested: tuple[str, ...] = ()
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return tuple(next(iter(self.per_image.values()), {}))
+        """The metric names, in report order (even when every image failed)."""
+        return self.requested or tuple(next(iter(self.per_image.values()), {}))
 
     @property
     def mean(self) -> dict[str, float]:
@@ -443,10 +446,14 @@ def evaluate_source(
         metrics: names from `METRICS`. Defaults to `DEFAULT_METRICS`. With "niqe", the HR
             images' NIQE is recorded too (`DatasetResult.hr`).
         on_failure: callable or None. Called with (dataset, file name, reason) for each image
-            that cannot be read or scored; the others are still evaluated.
+            that cannot be read or scored, and the others are still evaluated. None (the
+            default) raises instead, at the first such image.
 
     Returns:
         DatasetResult, with the failed images in `failed`.
+
+    Raises:
+        ValueError: naming the dataset and file, when an image fails and `on_failure` is None.
     """
     from tqdm.auto import tqdm
 
@@ -466,19 +473,21 @@ def evaluate_source(
             continue
         try:
             scores, sr = evaluate_image(upscaler, outcome, scale, metrics)
+            if "niqe" in metrics:
+                hr_niqe = niqe_of(mod_crop(outcome.hr, scale), outcome.gray, scale)
         except ValueError as err:  # e.g. smaller than the VIF window after shaving
             failed[outcome.name] = _first_line(err)
             _report_failure(on_failure, source.name, outcome.name, failed[outcome.name])
             continue
         per_image[outcome.name] = scores
         if "niqe" in metrics:
-            hr_scores[outcome.name] = {"niqe": niqe_of(mod_crop(outcome.hr, scale), outcome.gray, scale)}
+            hr_scores[outcome.name] = {"niqe": hr_niqe}
         if out_dir is not None:
             _save_sr(sr, outcome.gray, out_dir / f"{Path(outcome.name).stem}.png")
     bar.close()
     if not per_image and not failed:
         raise ValueError(f"no images in dataset {source.name}")
-    return DatasetResult(source.name, per_image, hr_scores, failed)
+    return DatasetResult(source.name, per_image, hr_scores, failed, tuple(metrics))
 
 
 def _each_image(source: ImageSource) -> Iterator[EvalImage | ImageReadError]:
@@ -501,8 +510,9 @@ def _first_line(err: BaseException) -> str:
 def _report_failure(
     on_failure: Callable[[str, str, str], None] | None, dataset: str, name: str, reason: str
 ) -> None:
-    if on_failure is not None:
-        on_failure(dataset, name, reason)
+    if on_failure is None:  # strict: a mean over fewer images must not pass unnoticed
+        raise ValueError(f"{dataset}/{name}: {reason}")
+    on_failure(dataset, name, reason)
 
 
 def _save_sr(sr: np.ndarray, gray: bool, path: Path) -> None:
@@ -532,6 +542,11 @@ def unique_names(names: Sequence[str]) -> list[str]:
 _FORMATS = {"psnr": ".2f", "ssim": ".3f", "vif": ".3f", "niqe": ".3f"}
 
 
+def _metric_names(results: Sequence[DatasetResult]) -> tuple[str, ...]:
+    """The metrics of a report: those of the first dataset with a scored image."""
+    return next((r.metrics for r in results if r.metrics), DEFAULT_METRICS)
+
+
 def markdown_table(model: str, results: Iterable[DatasetResult]) -> str:
     """Table I layout: one row per dataset, `PSNR/SSIM/VIF` in the model's column.
 
@@ -539,7 +554,7 @@ def markdown_table(model: str, results: Iterable[DatasetResult]) -> str:
     under the table says that lower is better.
     """
     results = list(results)
-    names = results[0].metrics if results else DEFAULT_METRICS
+    names = _metric_names(results)
     label = "/".join(n.upper() for n in names)
     with_hr = "niqe" in names
     lines = [
@@ -550,8 +565,11 @@ def markdown_table(model: str, results: Iterable[DatasetResult]) -> str:
         m = result.mean
         cells = "/".join(f"{m[n]:{_FORMATS[n]}}" for n in names) if result.per_image else "-"
         if result.failed:
-            cells += f" ({len(result.failed)} of {len(result.failed) + len(result.per_image)} failed)"
-        hr = f" {result.hr_mean['niqe']:.3f} |" if with_hr and result.hr else (" - |" if with_hr else "")
+            total = len(result.failed) + len(result.per_image)
+            cells += f" ({len(result.failed)} of {total} failed)"
+        hr = ""
+        if with_hr:
+            hr = f" {result.hr_mean['niqe']:.3f} |" if result.hr else " - |"
         lines.append(f"| {result.name} | {cells} |{hr}")
     if with_hr:
         lines += ["", NIQE_NOTE]
@@ -563,7 +581,7 @@ def results_json(
 ) -> dict[str, Any]:
     """The `--json` document: model, protocol and, per dataset, `mean` and `per_image`."""
     results = list(results)
-    names = results[0].metrics if results else DEFAULT_METRICS
+    names = _metric_names(results)
     document: dict[str, Any] = {
         "model": model,
         "scale": scale,
@@ -578,7 +596,7 @@ def results_json(
 def results_csv(results: Iterable[DatasetResult]) -> str:
     """Per-image CSV: dataset, image, then the metrics (psnr, ssim, vif[, niqe, hr_niqe])."""
     results = list(results)
-    names = results[0].metrics if results else DEFAULT_METRICS
+    names = _metric_names(results)
     with_hr = "niqe" in names
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

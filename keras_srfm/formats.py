@@ -48,12 +48,15 @@ class FolderListing:
         skipped: tuple of Path. Other files (not hidden, not folders): another extension, a
             format the decoder cannot read, or not a regular file (a FIFO, a device).
         extensions: tuple of str. The accepted extensions.
+        subfolders: tuple of Path. Sub-folders not walked (not recursive; hidden ones are
+            not listed).
     """
 
     folder: Path
     images: tuple[Path, ...]
     skipped: tuple[Path, ...]
     extensions: tuple[str, ...]
+    subfolders: tuple[Path, ...] = ()
 
     def skipped_note(self) -> str | None:
         """One line naming the skipped files (the first few) and why, or None if none were."""
@@ -96,9 +99,12 @@ def list_image_files(
         FolderListing.
     """
     root = Path(folder)
-    images, skipped = [], []
+    images, skipped, subfolders = [], [], []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if not recursive:
+            subfolders += [Path(dirpath) / d for d in dirnames]
+            dirnames[:] = []
         for name in filenames:
             if name.startswith("."):
                 continue
@@ -107,4 +113,6 @@ def list_image_files(
                 images.append(path)
             else:
                 skipped.append(path)
-    return FolderListing(root, tuple(sorted(images)), tuple(sorted(skipped)), tuple(extensions))
+    return FolderListing(
+        root, tuple(sorted(images)), tuple(sorted(skipped)), tuple(extensions), tuple(subfolders)
+    )

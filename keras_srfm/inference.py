@@ -16,22 +16,24 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
 import re
+import secrets
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from keras_srfm import formats
+from keras_srfm import formats, image_io
+from keras_srfm.image_io import ImageMetadata
 from keras_srfm.presets import models_root, resolve_model
 
 SCALE = 4
@@ -217,11 +219,42 @@ class Upscaler:
                 f"Received: tile_size={self.tile_size}, tile_overlap={self.tile_overlap}"
             )
 
+    # Whether `upscale_float` keeps float precision (else it goes through 8 bits).
+    float_native = False
+
     def default_overlap(self) -> int:
         return FALLBACK_OVERLAP
 
     def _forward(self, image: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _forward_float(self, image: np.ndarray) -> np.ndarray:
+        """One tile, float32 [0, 1] in and out; by default through the 8-bit `_forward`."""
+        return self._forward(to_uint8(image)).astype(np.float32) / 255.0
+
+    def upscale_float(self, image: np.ndarray, *, progress: bool = False) -> np.ndarray:
+        """Upscales a float32 (H, W, 3) image on [0, 1] (e.g. 16-bit samples / 65535).
+
+        Models that compute in float (Keras, float TFLite, the baselines: `float_native`) get
+        the float values; others (a uint8 SavedModel signature) see them rounded to 8 bits.
+
+        Returns:
+            np.ndarray float32 (4H, 4W, 3) on [0, 1].
+        """
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"Expected a (H, W, 3) image. Received: shape={image.shape}")
+        if not self.tile_size:
+            return self._forward_float(image)
+        return tiled_apply(
+            image,
+            self._forward_float,
+            scale=self.scale,
+            tile_size=self.tile_size,
+            overlap=self.tile_overlap,
+            progress=progress,
+            desc=self.name,
+        )
 
     def __call__(self, image: np.ndarray, *, progress: bool = False) -> np.ndarray:
         image = np.asarray(image)
@@ -263,6 +296,11 @@ class ResizeUpscaler(Upscaler):
             return imresize.nearest(image, self.scale)
         return imresize.imresize(image, scale=self.scale)
 
+    float_native = True
+
+    def _forward_float(self, image: np.ndarray) -> np.ndarray:
+        return np.clip(self._forward(image), 0.0, 1.0).astype(np.float32)
+
 
 class KerasUpscaler(Upscaler):
     """A Keras generator (float [0, 1] in, float out), run by a traced `tf.function`.
@@ -295,8 +333,15 @@ class KerasUpscaler(Upscaler):
             # round(clip(x, 0, 1) * 255) in the graph: only uint8 leaves it.
             return tf.cast(tf.round(tf.clip_by_value(y, 0.0, 1.0) * 255.0), tf.uint8)
 
+        def forward_float(images: Any) -> Any:
+            return tf.clip_by_value(model(images, training=False), 0.0, 1.0)
+
         spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
         self._fn = tf.function(forward, input_signature=[spec], jit_compile=jit_compile)
+        float_spec = tf.TensorSpec([None, None, None, 3], tf.float32)
+        self._fn_float = tf.function(
+            forward_float, input_signature=[float_spec], jit_compile=jit_compile
+        )
 
     def default_overlap(self) -> int:
         radius = receptive_radius(self.model)
@@ -304,6 +349,11 @@ class KerasUpscaler(Upscaler):
 
     def _forward(self, image: np.ndarray) -> np.ndarray:
         return self._fn(image[None]).numpy()[0]
+
+    float_native = True
+
+    def _forward_float(self, image: np.ndarray) -> np.ndarray:
+        return self._fn_float(image[None]).numpy()[0]
 
 
 class SavedModelUpscaler(Upscaler):
@@ -351,6 +401,22 @@ class SavedModelUpscaler(Upscaler):
         outputs = self._fn(**{self._input_name: tf.constant(x, dtype=self._input_dtype)})
         y = next(iter(outputs.values())).numpy()[0]
         return y if y.dtype == np.uint8 else to_uint8(y)
+
+    @property
+    def float_native(self) -> bool:
+        """A float signature (e.g. Keras' `model.export`) takes 16-bit precision whole."""
+        return self._input_dtype.is_floating
+
+    def _forward_float(self, image: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        if not self.float_native:
+            return super()._forward_float(image)
+        outputs = self._fn(**{self._input_name: tf.constant(image[None], dtype=self._input_dtype)})
+        y = next(iter(outputs.values())).numpy()[0]
+        if y.dtype == np.uint8:
+            return y.astype(np.float32) / 255.0
+        return np.clip(y, 0.0, 1.0).astype(np.float32)
 
 
 class TFLiteUpscaler(Upscaler):
@@ -427,6 +493,22 @@ class TFLiteUpscaler(Upscaler):
             batch = image[None].astype(self._input_dtype) / np.asarray(255.0, self._input_dtype)
         y = self._invoke(batch)[: self.scale * h, : self.scale * w]
         return y if y.dtype == np.uint8 else to_uint8(y)
+
+    @property
+    def float_native(self) -> bool:
+        return self._input_dtype != np.uint8
+
+    def _forward_float(self, image: np.ndarray) -> np.ndarray:
+        if not self.float_native:
+            return super()._forward_float(image)
+        h, w = image.shape[:2]
+        if self.fixed_shape:
+            th, tw = self.fixed_shape
+            image = np.pad(image, ((0, th - h), (0, tw - w), (0, 0)), mode="symmetric")
+        y = self._invoke(image[None].astype(self._input_dtype))[: self.scale * h, : self.scale * w]
+        if y.dtype == np.uint8:
+            return y.astype(np.float32) / 255.0
+        return np.clip(y, 0.0, 1.0).astype(np.float32)
 
 
 def _model_scale(model: Any) -> int:
@@ -568,12 +650,46 @@ class LoadedImage:
         alpha: np.ndarray uint8 (H, W) or None.
         grayscale: bool. The source had no colour (written back as grayscale).
         notes: list of str. Conversions worth a warning (16-bit, animation, CMYK...).
+        rgb16: np.ndarray uint16 (H, W, 3) or None. The full samples of a 16-bit source
+            (`read_image(..., keep_16bit=True)`); `rgb` holds their 8-bit version.
+        alpha16: np.ndarray uint16 (H, W) or None. The 16-bit alpha of such a source.
+        metadata: ImageMetadata. EXIF (orientation reset), ICC profile and DPI of the file.
     """
 
     rgb: np.ndarray
     alpha: np.ndarray | None = None
     grayscale: bool = False
     notes: list[str] = field(default_factory=list)
+    rgb16: np.ndarray | None = None
+    alpha16: np.ndarray | None = None
+    metadata: ImageMetadata = field(default_factory=ImageMetadata)
+
+
+@dataclass
+class UpscaledImage:
+    """An upscaled image ready to be written.
+
+    Attributes:
+        pixels: np.ndarray (H, W, C), uint8 or uint16; C = 1 gray, 2 gray + alpha, 3 RGB,
+            4 RGBA.
+        metadata: ImageMetadata. Already scaled to the output size (DPI, EXIF pixel sizes).
+    """
+
+    pixels: np.ndarray
+    metadata: ImageMetadata = field(default_factory=ImageMetadata)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    def to_pil(self) -> Image.Image:
+        """An 8-bit PIL image (16-bit samples rounded to 8 bits): L, LA, RGB or RGBA."""
+        pixels = self.pixels
+        if pixels.dtype == np.uint16:
+            pixels = np.rint(pixels / 257.0).astype(np.uint8)
+        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[pixels.shape[2]]
+        return Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode)
 
 
 @contextlib.contextmanager
@@ -609,10 +725,14 @@ def open_regular_file(path: str | os.PathLike) -> BinaryIO:
         raise
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def read_image(
+    path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, *, keep_16bit: bool = False
+) -> LoadedImage:
     """Reads any Pillow image as 8-bit RGB (+ alpha), EXIF orientation applied.
 
-    Grayscale, palette, RGBA/LA, CMYK and 16-bit images are converted; 16-bit ones with a note.
+    Grayscale, palette, RGBA/LA, CMYK and 16-bit images are converted; 16-bit ones with a note,
+    unless `keep_16bit` keeps their full samples (`LoadedImage.rgb16`: 16-bit gray, RGB and
+    RGBA PNG / TIFF). EXIF, ICC profile and DPI are read into `LoadedImage.metadata`.
     Only regular files are read: a FIFO or device named `*.png` is refused, not waited on.
 
     Raises:
@@ -631,12 +751,29 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
                 )
             if getattr(img, "n_frames", 1) > 1:
                 notes.append(f"{img.n_frames} frames: only the first is upscaled")
-            if img.mode in ("RGB", "RGBA", "LA") and _has_16bit_samples(img):
+            rawmode16 = image_io.rawmode_16bit(img) if keep_16bit else None
+            if img.mode in ("RGB", "RGBA", "LA") and _has_16bit_samples(img) and not rawmode16:
                 # Pillow keeps only the high byte of 16-bit colour samples.
                 notes.append("16-bit image converted to 8-bit")
+            metadata = image_io.read_metadata(img)
+            orientation = img.getexif().get(image_io.ORIENTATION, 1)
             img.load()
+            deep = image_io.read_16bit(str(path), rawmode16, np.asarray(img)) if rawmode16 else None
+            if rawmode16 and deep is None:
+                notes.append("16-bit image converted to 8-bit")
+            gray16 = keep_16bit and img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I")
             img = ImageOps.exif_transpose(img)
-            return _to_rgb(img, notes)
+            loaded = _to_rgb(img, [] if gray16 else notes)
+            if gray16:
+                loaded.notes = notes
+                values = np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
+                loaded.rgb16 = np.repeat(values[..., None], 3, axis=-1)
+            elif deep is not None:
+                deep = image_io.orient(deep, orientation)
+                loaded.rgb16 = np.ascontiguousarray(deep[..., :3])
+                loaded.alpha16 = np.ascontiguousarray(deep[..., 3]) if deep.shape[2] == 4 else None
+            loaded.metadata = metadata
+            return loaded
     except ImageError:
         raise
     except UnidentifiedImageError as err:
@@ -677,24 +814,74 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(rgb), alpha, False, notes)
 
 
+ALPHA_MODES = ("bicubic", "model")
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma: Pillow's `convert("L")` for uint8, the float formula otherwise."""
+    if rgb.dtype == np.uint8:
+        return np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
+    return rgb @ np.asarray([0.299, 0.587, 0.114], dtype=rgb.dtype)
+
+
+def _to_uint16(image: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(image.astype(np.float64), 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+
 def upscale_loaded(
-    upscaler: Upscaler, image: LoadedImage, *, progress: bool = False
-) -> Image.Image:
-    """Upscales a decoded image; alpha goes through MATLAB bicubic and is re-attached.
+    upscaler: Upscaler,
+    image: LoadedImage,
+    *,
+    progress: bool = False,
+    alpha: str = "bicubic",
+    size: tuple[int, int] | None = None,
+) -> UpscaledImage:
+    """Upscales a decoded image x4, re-attaches its alpha, then resizes it to `size`.
+
+    A 16-bit source (`image.rgb16`) runs through the model in float (`upscale_float`) and
+    gives 16-bit pixels; others give uint8.
+
+    Args:
+        upscaler: Upscaler.
+        image: LoadedImage. From `read_image`.
+        progress: bool. Tile progress bar.
+        alpha: str. `"bicubic"`: the alpha channel is upscaled with MATLAB bicubic;
+            `"model"`: it goes through the model as a gray image. Defaults to `"bicubic"`.
+        size: (width, height) or None. Final size (`keras_srfm.image_io.output_size`),
+            reached from the x4 result with MATLAB bicubic; None keeps x4.
 
     Returns:
-        PIL image: RGB / RGBA, or L / LA for grayscale sources (ITU-R 601 luma of the output).
+        UpscaledImage: gray (+ alpha) for grayscale sources (ITU-R 601 luma of the output),
+        RGB (+ alpha) otherwise, with the metadata scaled to the new size.
     """
     from keras_srfm.imresize import imresize
 
-    rgb = upscaler(image.rgb, progress=progress)
-    out = Image.fromarray(rgb, "RGB")
-    if image.grayscale:
-        out = out.convert("L")
-    if image.alpha is not None:
-        alpha = Image.fromarray(imresize(image.alpha, output_shape=rgb.shape[:2]), "L")
-        out.putalpha(alpha)  # L -> LA, RGB -> RGBA
-    return out
+    if alpha not in ALPHA_MODES:
+        raise ValueError(f"alpha must be one of {ALPHA_MODES}. Received: alpha={alpha!r}")
+    deep = image.rgb16 is not None
+    if deep:
+        rgb = upscaler.upscale_float(image.rgb16 / 65535.0, progress=progress)
+    else:
+        rgb = upscaler(image.rgb, progress=progress)
+    channels = [_luma(rgb)[..., None] if image.grayscale else rgb]
+    source_alpha = image.alpha16 if deep and image.alpha16 is not None else image.alpha
+    if source_alpha is not None:
+        if deep:
+            source_alpha = source_alpha / (65535.0 if source_alpha.dtype == np.uint16 else 255.0)
+        if alpha == "model":
+            planes = np.repeat(source_alpha[..., None], 3, axis=-1)
+            up = upscaler.upscale_float(planes) if deep else upscaler(planes)
+            channels.append(_luma(up)[..., None])
+        else:
+            up = imresize(source_alpha, output_shape=rgb.shape[:2])
+            channels.append((np.clip(up, 0.0, 1.0) if deep else up)[..., None])
+    pixels = np.concatenate(channels, axis=-1) if len(channels) > 1 else channels[0]
+    if deep:
+        pixels = _to_uint16(pixels)
+    in_size = (image.rgb.shape[1], image.rgb.shape[0])
+    out_size = size or (pixels.shape[1], pixels.shape[0])
+    pixels = image_io.resize(pixels, out_size)
+    return UpscaledImage(pixels, image.metadata.scaled(in_size, out_size))
 
 
 _FORMATS = formats.OUTPUT_FORMATS
@@ -705,31 +892,94 @@ _LEGACY_PART_RE = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.part")
 LEGACY_PART_AGE_S = 3600  # a pid-less temp file this old is no write in progress
 
 
-def write_image(image: Image.Image, path: str | os.PathLike) -> list[str]:
-    """Writes an image atomically (`atomic_save`: temp file in the same folder, `os.replace`).
-
-    The format follows the extension; JPEG / BMP cannot hold alpha, which is then dropped.
-
-    Returns:
-        list of str: notes (e.g. alpha dropped).
-    """
-    path = Path(path)
+def _format_of(path: Path) -> str:
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(
             f"unsupported output extension {path.suffix!r}; use one of {sorted(_FORMATS)}"
         )
+    return fmt
+
+
+# What each output format can hold besides pixels (Pillow's writers).
+_HOLDS = {
+    "PNG": ("exif", "icc_profile", "dpi"),
+    "JPEG": ("exif", "icc_profile", "dpi"),
+    "WEBP": ("exif", "icc_profile"),
+    "TIFF": ("exif", "icc_profile", "dpi"),
+    "BMP": ("dpi",),
+}
+_NAMES = {"exif": "EXIF", "icc_profile": "the ICC profile", "dpi": "the DPI"}
+
+
+def write_image(
+    image: Image.Image,
+    path: str | os.PathLike,
+    *,
+    quality: int | None = None,
+    metadata: ImageMetadata | None = None,
+) -> list[str]:
+    """Writes an image atomically (`atomic_save`: temp file in the same folder, `os.replace`).
+
+    The format follows the extension; JPEG / BMP cannot hold alpha, which is then dropped.
+
+    Args:
+        image: PIL image.
+        path: str or path. `.png`, `.jpg`, `.webp`, `.tif`, `.bmp` (`keras_srfm.formats`).
+        quality: int or None. JPEG / WebP quality 1-100; None: JPEG 95, WebP lossless. Ignored
+            by the lossless formats.
+        metadata: ImageMetadata or None. EXIF, ICC profile and DPI to embed, where the format
+            can hold them (a note names what it cannot).
+
+    Returns:
+        list of str: notes (e.g. alpha dropped).
+    """
+    path = Path(path)
+    fmt = _format_of(path)
     notes = []
     if fmt in ("JPEG", "BMP") and image.mode in ("RGBA", "LA"):
         notes.append(f"{fmt} has no alpha channel: transparency dropped")
         image = image.convert(image.mode[:-1])
-    options = {
-        "JPEG": {"quality": 95},
-        "WEBP": {"lossless": True},
+    options: dict[str, Any] = {
+        "JPEG": {"quality": 95 if quality is None else quality},
+        "WEBP": {"lossless": True} if quality is None else {"quality": quality},
         "PNG": {"compress_level": 6},
     }.get(fmt, {})
+    present = {k: v for k, v in dataclasses.asdict(metadata or ImageMetadata()).items() if v}
+    options.update({k: v for k, v in present.items() if k in _HOLDS[fmt]})
+    dropped = [_NAMES[k] for k in present if k not in _HOLDS[fmt]]
+    if dropped:
+        notes.append(f"{fmt} cannot hold {' or '.join(dropped)}: dropped")
     atomic_save(path, lambda handle: image.save(handle, format=fmt, **options))
     return notes
+
+
+def write_upscaled(
+    result: UpscaledImage, path: str | os.PathLike, *, quality: int | None = None
+) -> list[str]:
+    """Writes an `UpscaledImage` with its metadata; 16-bit pixels stay 16-bit in PNG / TIFF.
+
+    Other formats hold 8 bits per sample: 16-bit pixels are rounded to 8 bits, with a note.
+
+    Returns:
+        list of str: notes.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    if result.pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
+        md = result.metadata
+        if fmt == "PNG":
+            data = image_io.encode_png16(result.pixels, md)
+            notes = []
+        else:
+            data = image_io.encode_tiff16(result.pixels, md)
+            notes = ["EXIF is not written to a 16-bit TIFF: dropped"] if md.exif else []
+        atomic_save(path, lambda handle: handle.write(data))
+        return notes
+    notes = []
+    if result.pixels.dtype == np.uint16:
+        notes.append(f"{fmt} holds 8 bits per sample: 16-bit result written as 8-bit")
+    return notes + write_image(result.to_pil(), path, quality=quality, metadata=result.metadata)
 
 
 def _part_prefix(path: Path) -> str:
@@ -748,18 +998,25 @@ def atomic_save(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> No
         write: callable. Writes the whole content to the binary handle it is given.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_part_prefix(path), suffix=PART_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    for _ in range(100):
+        # The name (with this process's pid) is fixed before the file exists, so a signal at
+        # any moment inside `try`, even during the open, still finds the file to delete;
+        # `tempfile.mkstemp` can be interrupted between creating a file and returning its name.
+        tmp = path.parent / f"{_part_prefix(path)}{secrets.token_hex(4)}{PART_SUFFIX}"
+        try:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+            except FileExistsError:
+                continue  # drawn twice: draw again
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+            os.replace(tmp, path)
+            return
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    raise FileExistsError(f"no free temporary name next to {path}")
 
 
 def _pid_running(pid: int) -> bool:
@@ -804,35 +1061,67 @@ def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+class InputFile(NamedTuple):
+    """One input of `expand_inputs`.
+
+    Attributes:
+        spec: str. What names it on the command line (the file, or the spec that matched
+            nothing).
+        path: Path or None. The file; None when the spec matched nothing.
+        relative: Path. Where its output goes under the output folder: the path below the
+            folder it was found in (its sub-folders with `recursive`), else its name.
+    """
+
+    spec: str
+    path: Path | None
+    relative: Path
+
+
 def expand_inputs(
-    specs: Sequence[str], on_skip: Callable[[str], None] | None = None
-) -> list[tuple[str, Path | None]]:
-    """Expands files, folders (their images, not recursive) and glob patterns, in order.
+    specs: Sequence[str],
+    on_skip: Callable[[str], None] | None = None,
+    *,
+    recursive: bool = False,
+) -> list[InputFile]:
+    """Expands files, folders (their images) and glob patterns, in order.
 
     Args:
         specs: sequence of str. Files, folders or glob patterns.
         on_skip: callable or None. Called with one line per folder that holds files it does
             not read (`keras_srfm.formats.FolderListing.skipped_note`).
+        recursive: bool. Walk folders' sub-folders too (hidden ones excluded); each file keeps
+            its path below the folder in `InputFile.relative`. Defaults to False.
 
     Returns:
-        list of (spec, path); path is None when the spec matched nothing.
+        list of InputFile; `path` is None when a spec matched nothing.
     """
     import glob
 
-    found: list[tuple[str, Path | None]] = []
+    found: list[InputFile] = []
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_dir():
-            listing = formats.list_image_files(path)
+            listing = formats.list_image_files(path, recursive=recursive)
             note = listing.skipped_note()
             if note and on_skip is not None:
                 on_skip(note)
-            found += [(str(p), p) for p in listing.images] or [(spec, None)]
+            if listing.subfolders and on_skip is not None:
+                names = ", ".join(p.name for p in listing.subfolders[:5])
+                more = "..." if len(listing.subfolders) > 5 else ""
+                on_skip(
+                    f"{len(listing.subfolders)} sub-folder(s) of {path} not walked (use "
+                    f"--recursive): {names}{more}"
+                )
+            found += [InputFile(str(p), p, p.relative_to(path)) for p in listing.images] or [
+                InputFile(spec, None, Path(path.name))
+            ]
         elif path.exists() or not glob.has_magic(spec):
-            found.append((spec, path if path.exists() else None))
+            found.append(InputFile(spec, path if path.exists() else None, Path(path.name)))
         else:
             matches = sorted(
                 Path(p) for p in glob.glob(os.path.expanduser(spec)) if Path(p).is_file()
             )
-            found += [(str(p), p) for p in matches] or [(spec, None)]
+            found += [InputFile(str(p), p, Path(p.name)) for p in matches] or [
+                InputFile(spec, None, Path(path.name))
+            ]
     return found

@@ -32,14 +32,12 @@ from keras_srfm.config import DataConfig
 from keras_srfm.jax_step import JaxSRFM, State
 from keras_srfm.run_setup import (
     RunConfig,
-    RunStateError,
+    align_logs,
     append_csv_row,
     check_resume_config,
-    has_rows,
     load_generator_weights,
     log_resume_changes,
     plot_learning_curve,
-    truncate_after_step,
     write_json,
 )
 from keras_srfm.schedules import learning_rate_schedule
@@ -247,19 +245,14 @@ def run_training(run: RunConfig, run_dir: str | Path, bench_dir: str | Path | No
     start, restored, notes = restore_checkpoint(run_dir / "checkpoints", state)
     if notes:
         print(f"srfm train: unreadable checkpoint(s) skipped: {', '.join(notes)}", flush=True)
+    dropped = align_logs(run_dir, start if restored is not None else 0, per_epoch)
     if restored is None:
-        traces = [n for n in ("history.csv", "curve.csv") if has_rows(run_dir / n)]
-        traces += ["generator.keras"] if (run_dir / "generator.keras").exists() else []
-        if traces:
-            raise RunStateError(f"{run_dir} holds a trained run ({', '.join(traces)}) but no checkpoint to "
-                                "resume from; use a new --run-dir (or move that folder away)")
         if run.train.init_from:
             load_generator_weights(trainer.generator, run.train.init_from)
             state = trainer.initial_state()
         print(f"srfm train: starting in {run_dir} (JAX on {jax.devices()[0]})", flush=True)
     else:
         state = restored
-        dropped = sum(truncate_after_step(run_dir / n, start, per_epoch) for n in ("history.csv", "curve.csv"))
         note = f" (dropped {dropped} log row(s) past it)" if dropped else ""
         print(f"srfm train: resuming at step {start} in {run_dir}{note}", flush=True)
     log_resume_changes(run_dir, start, changes)

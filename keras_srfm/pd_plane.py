@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,45 @@ def _limits(values: Sequence[float], pad: float, minimum_span: float) -> tuple[f
     return middle - span / 2 - pad * span, middle + span / 2 + pad * span
 
 
+def _draw_curves(
+    ax: Any, curves: Sequence[BlendCurve], colours: Iterator[str], spans: tuple[float, float]
+) -> None:
+    """Each curve with its alphas; a label closer than 4% of the axes to the last is left out."""
+    for curve in curves:
+        colour = next(colours)
+        ax.plot(curve.psnr, curve.niqe, "-o", color=colour, ms=4, lw=1.5, label=curve.label)
+        last: tuple[float, float] | None = None
+        for alpha, x, y in zip(curve.alphas, curve.psnr, curve.niqe):
+            if last and math.hypot((x - last[0]) / spans[0], (y - last[1]) / spans[1]) < 0.04:
+                continue
+            last = (x, y)
+            ax.annotate(
+                f"α={alpha:g}", (x, y), textcoords="offset points", xytext=(5, -10),
+                fontsize=7, color=colour,
+            )  # fmt: skip
+
+
+def _draw_points(ax: Any, points: Sequence[PdPoint], colours: Iterator[str]) -> None:
+    for point in points:
+        colour = "0.45" if point.label in ("bicubic", "nearest") else next(colours)
+        ax.plot(point.psnr, point.niqe, "s", color=colour, ms=7, label=point.label)
+        ax.annotate(
+            point.label, (point.psnr, point.niqe), textcoords="offset points", xytext=(6, 4),
+            fontsize=8, color=colour,
+        )  # fmt: skip
+
+
+def _draw_hr(ax: Any, hr_niqe: float) -> None:
+    """The ground truth: a line at its NIQE, ending in a marker on the right edge (PSNR = inf)."""
+    x_hi = ax.get_xlim()[1]
+    ax.axhline(hr_niqe, color="k", ls="--", lw=1, label="HR (ground truth, PSNR = ∞)")
+    ax.plot([x_hi], [hr_niqe], ">", color="k", ms=9, clip_on=False, zorder=5)
+    ax.annotate(
+        f"HR  NIQE {hr_niqe:.2f}\n(PSNR = ∞)", (x_hi, hr_niqe), textcoords="offset points",
+        xytext=(-8, 6), ha="right", fontsize=8,
+    )  # fmt: skip
+
+
 def draw(plane: PdPlane, title: str | None = None) -> Any:
     """The figure: points, blend curves (alpha annotated) and the HR line at PSNR = inf.
 
@@ -199,48 +239,27 @@ def draw(plane: PdPlane, title: str | None = None) -> Any:
     """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 5.5), dpi=120)
-    ax = fig.add_subplot()
-    colours = iter(f"C{i}" for i in range(100))
     xs = [p.psnr for p in plane.points] + [x for c in plane.curves for x in c.psnr]
     ys = [p.niqe for p in plane.points] + [y for c in plane.curves for y in c.niqe]
-    if plane.hr_niqe is not None:
-        ys.append(plane.hr_niqe)
     if not xs:
         raise ValueError(f"nothing to draw for {plane.dataset}")
-    for curve in plane.curves:
-        colour = next(colours)
-        ax.plot(curve.psnr, curve.niqe, "-o", color=colour, ms=4, lw=1.5, label=curve.label)
-        for alpha, x, y in zip(curve.alphas, curve.psnr, curve.niqe):
-            ax.annotate(
-                f"α={alpha:g}", (x, y), textcoords="offset points", xytext=(5, -10),
-                fontsize=7, color=colour,
-            )  # fmt: skip
-    for point in plane.points:
-        colour = "0.45" if point.label in ("bicubic", "nearest") else next(colours)
-        ax.plot(point.psnr, point.niqe, "s", color=colour, ms=7, label=point.label)
-        ax.annotate(
-            point.label, (point.psnr, point.niqe), textcoords="offset points", xytext=(6, 4),
-            fontsize=8, color=colour,
-        )  # fmt: skip
-    x_lo, x_hi = _limits(xs, 0.12, 0.5)
-    y_lo, y_hi = _limits(ys, 0.12, 0.5)
-    ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim(y_lo, y_hi)
     if plane.hr_niqe is not None:
-        ax.axhline(plane.hr_niqe, color="k", ls="--", lw=1, label="HR (ground truth, PSNR = ∞)")
-        ax.plot(
-            [x_hi], [plane.hr_niqe], ">", color="k", ms=9, clip_on=False, zorder=5
-        )  # on the right edge: PSNR = inf
-        ax.annotate(
-            f"HR  NIQE {plane.hr_niqe:.2f}\n(PSNR = ∞)", (x_hi, plane.hr_niqe),
-            textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=8,
-        )  # fmt: skip
+        ys.append(plane.hr_niqe)
+    fig = Figure(figsize=(7.5, 5.5), dpi=120)
+    ax = fig.add_subplot()
+    colours = itertools.cycle(f"C{i}" for i in range(10))
+    x_lim, y_lim = _limits(xs, 0.12, 0.5), _limits(ys, 0.12, 0.5)
+    _draw_curves(ax, plane.curves, colours, (x_lim[1] - x_lim[0], y_lim[1] - y_lim[0]))
+    _draw_points(ax, plane.points, colours)
+    ax.set_xlim(*x_lim)
+    ax.set_ylim(*y_lim)
+    if plane.hr_niqe is not None:
+        _draw_hr(ax, plane.hr_niqe)
     ax.set_xlabel("PSNR on Y, dB (distortion: higher is better)")
     ax.set_ylabel("NIQE (perception: lower is better)")
     ax.set_title(title or f"Perception-distortion plane, {plane.dataset} (x4)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 

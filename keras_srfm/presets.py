@@ -194,13 +194,14 @@ def _url_and_hash(url: str, file_hash: str | None) -> tuple[str, str | None]:
     return base, file_hash
 
 
-def fetch(url: str, file_hash: str | None = None) -> Path:
+def fetch(url: str, file_hash: str | None = None, cache_dir: str | None = None) -> Path:
     """Downloads a `.keras` file once into `~/.keras/keras_srfm/` and checks its hash.
 
     Args:
         url: str. http(s) (or file://) URL; a `#sha256=<hex>` fragment gives the expected hash.
         file_hash: str or None. Expected sha256 (or md5) hex digest. Defaults to the
             fragment's, or no check.
+        cache_dir: str or None. Cache root. Defaults to Keras' (`~/.keras`).
 
     Returns:
         Path of the cached file.
@@ -211,12 +212,17 @@ def fetch(url: str, file_hash: str | None = None) -> Path:
     fname = base.rstrip("/").rsplit("/", 1)[-1]
     if not fname.endswith(".keras"):
         raise ValueError(f"the URL must name a .keras file. Received: {url}")
-    return Path(
-        keras.utils.get_file(fname, origin=base, file_hash=file_hash, cache_subdir="keras_srfm")
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)  # else Keras falls back to /tmp/.keras
+    path = keras.utils.get_file(
+        fname, origin=base, file_hash=file_hash, cache_subdir="keras_srfm", cache_dir=cache_dir
     )
+    return Path(path)
 
 
-def load_generator(spec: str | os.PathLike, file_hash: str | None = None) -> Any:
+def load_generator(
+    spec: str | os.PathLike, file_hash: str | None = None, cache_dir: str | None = None
+) -> Any:
     """Loads a generator by shipped name, `.keras` path or URL (safe mode, not compiled).
 
     Args:
@@ -224,6 +230,7 @@ def load_generator(spec: str | os.PathLike, file_hash: str | None = None) -> Any
             a `.keras` file, or an http(s) URL of one (optionally ending in `#sha256=<hex>`).
         file_hash: str or None. Expected hash of a downloaded file, checked by
             `keras.utils.get_file`. Defaults to None (the URL's fragment, if any).
+        cache_dir: str or None. Where a download is cached. Defaults to Keras' (`~/.keras`).
 
     Returns:
         keras.Model: float32 RGB in [0, 1], (batch, H, W, 3) -> (batch, 4H, 4W, 3).
@@ -235,7 +242,7 @@ def load_generator(spec: str | os.PathLike, file_hash: str | None = None) -> Any
     """
     text = os.fspath(spec)
     if text.startswith(("http://", "https://", "file://")):
-        path = fetch(text, file_hash)
+        path = fetch(text, file_hash, cache_dir)
     else:
         path = resolve_model(text)
         if not isinstance(path, Path) or path.suffix != ".keras":

@@ -139,27 +139,40 @@ def read_csv_header(path: Path) -> list[str]:
         return next(csv.reader(f), [])
 
 
-def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> int:
-    """Drops the rows of a CSV log taken after `step` (atomically); returns how many.
+def _read_log(path: Path, steps_per_epoch: int) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and the step of each row of a CSV log ([] when missing or empty).
 
     Rows are keyed by their `step` column; logs written before that column existed by
     `epoch` (the step at the end of epoch e is `(e + 1) * steps_per_epoch`).
     """
-    path = Path(path)
     if not path.exists():
-        return 0
+        return [], [], []
     with path.open(newline="") as f:
-        rows = list(csv.reader(f))
+        rows = [row for row in csv.reader(f) if row]
     if not rows:
-        return 0
+        return [], [], []
     header, body = rows[0], rows[1:]
     if "step" in header:
-        column, at = header.index("step"), (lambda v: int(float(v)))
+        column = header.index("step")
+        steps = [int(float(row[column])) for row in body]
     elif "epoch" in header:
-        column, at = header.index("epoch"), (lambda v: (int(float(v)) + 1) * steps_per_epoch)
+        column = header.index("epoch")
+        steps = [(int(float(row[column])) + 1) * steps_per_epoch for row in body]
     else:
-        return 0
-    kept = [row for row in body if row and at(row[column]) <= step]
+        steps = [0] * len(body)
+    return header, body, steps
+
+
+def last_logged_step(path: str | Path, steps_per_epoch: int) -> int:
+    """The largest step a CSV log holds a row for (0 when none)."""
+    return max(_read_log(Path(path), steps_per_epoch)[2], default=0)
+
+
+def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> int:
+    """Drops the rows of a CSV log taken after `step` (atomically); returns how many."""
+    path = Path(path)
+    header, body, steps = _read_log(path, steps_per_epoch)
+    kept = [row for row, at in zip(body, steps, strict=True) if at <= step]
     dropped = len(body) - len(kept)
     if dropped:
         tmp = path.with_name(f".{path.name}.tmp")
@@ -169,9 +182,29 @@ def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> in
     return dropped
 
 
-def has_rows(csv_path: Path) -> bool:
-    """True when a CSV log holds at least one row below its header."""
-    return csv_path.exists() and len(csv_path.read_text().strip().splitlines()) > 1
+def align_logs(run_dir: Path, step: int, steps_per_epoch: int) -> int:
+    """Makes a run folder's CSV logs agree with the restored checkpoint `step` (any backend).
+
+    A fresh start (`step` 0) is refused when the folder shows training beyond the first epoch
+    (a kill between the first row and the first checkpoint loses nothing, so its rows go), so
+    a run folder is never reset silently; a resume drops the rows logged after `step`.
+
+    Returns:
+        The number of log rows dropped.
+
+    Raises:
+        RunStateError: the folder holds a trained run but no checkpoint to resume from.
+    """
+    logs = ("history.csv", "curve.csv")
+    if step == 0:
+        traces = [n for n in logs if last_logged_step(run_dir / n, steps_per_epoch) > steps_per_epoch]
+        traces += ["generator.keras"] if (run_dir / "generator.keras").exists() else []
+        if traces:
+            raise RunStateError(
+                f"{run_dir} holds a trained run ({', '.join(traces)}) but no checkpoint to resume from; "
+                "use a new --run-dir (or move that folder away)"
+            )
+    return sum(truncate_after_step(run_dir / n, step, steps_per_epoch) for n in logs)
 
 
 def plot_learning_curve(curve_csv: str | Path, png: str | Path, baseline: float | None = None) -> Path:

@@ -26,7 +26,6 @@ from keras_srfm.callbacks import (
     ResumableCheckpoint,
     SRSamples,
     StopAtStep,
-    truncate_after_step,
 )
 from keras_srfm.checkpoints import (
     DiskFullError,
@@ -43,8 +42,8 @@ from keras_srfm.models.generator import build_generator, generator_config_of
 from keras_srfm.models.vgg import build_vgg_features
 from keras_srfm.run_setup import (  # noqa: F401  (RunConfig, check_resume_config: re-exported)
     RunConfig,
+    align_logs,
     check_resume_config,
-    has_rows,
     load_generator_weights,
     log_resume_changes,
     write_json,
@@ -200,7 +199,6 @@ def _train(
     manager = tf.train.CheckpointManager(
         checkpoint, str(run_dir / "checkpoints"), max_to_keep=run.train.keep_checkpoints
     )
-    step = model.g_optimizer.iterations
     if start == 0 and run.train.init_from:
         load_generator_weights(model.generator, run.train.init_from)
     log_resume_changes(run_dir, start, changes)
@@ -208,17 +206,7 @@ def _train(
         from keras_srfm.data import make_train_dataset
 
         dataset = make_train_dataset(run.data, start_step=start)
-    callbacks: list[keras.callbacks.Callback] = []
-    if bench_dir:
-        callbacks.append(BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale))
-    # The CSV rows first, then the checkpoint: see keras_srfm.callbacks.
-    callbacks += [
-        HistoryCSV(run_dir / "history.csv", step),
-        ResumableCheckpoint(manager, step),
-        StopAtStep(step, run.train.steps),
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50),
-        _samples_callback(dataset, run_dir, step),
-    ]
+    callbacks = _callbacks(run, run_dir, manager, model.g_optimizer.iterations, dataset, bench_dir)
     per_epoch = run.train.checkpoint_every
     try:
         if start < run.train.steps:
@@ -240,6 +228,27 @@ def _train(
     return model
 
 
+def _callbacks(
+    run: RunConfig,
+    run_dir: Path,
+    manager: tf.train.CheckpointManager,
+    step: tf.Variable,
+    dataset: tf.data.Dataset,
+    bench_dir: str | Path | None,
+) -> list[keras.callbacks.Callback]:
+    """The run's callbacks, in order: the CSV rows first, then the checkpoint (see callbacks)."""
+    callbacks: list[keras.callbacks.Callback] = []
+    if bench_dir:
+        callbacks.append(BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale))
+    return callbacks + [
+        HistoryCSV(run_dir / "history.csv", step),
+        ResumableCheckpoint(manager, step),
+        StopAtStep(step, run.train.steps),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50),
+        _samples_callback(dataset, run_dir, step),
+    ]
+
+
 def resume_state(run_dir: Path, checkpoint: tf.train.Checkpoint, steps_per_epoch: int) -> int:
     """Restores a run folder's newest readable checkpoint and trims its logs to it.
 
@@ -257,18 +266,10 @@ def resume_state(run_dir: Path, checkpoint: tf.train.Checkpoint, steps_per_epoch
         print(f"srfm train: removed what an interrupted save left: {', '.join(removed)}", flush=True)
     if restored.skipped:
         print(f"srfm train: {restored.describe()}", flush=True)
+    dropped = align_logs(run_dir, restored.step, steps_per_epoch)
     if restored.step == 0:
-        traces = [name for name in ("history.csv", "curve.csv") if has_rows(run_dir / name)]
-        traces += ["generator.keras"] if (run_dir / "generator.keras").exists() else []
-        if traces:
-            raise RunStateError(
-                f"{run_dir} holds a trained run ({', '.join(traces)}) but no checkpoint to resume from; "
-                "use a new --run-dir (or move that folder away)"
-            )
         print(f"srfm train: starting in {run_dir}", flush=True)
         return 0
-    dropped = sum(truncate_after_step(run_dir / name, restored.step, steps_per_epoch)
-                  for name in ("history.csv", "curve.csv"))
     note = f" (dropped {dropped} log row(s) past it)" if dropped else ""
     print(f"srfm train: resuming at step {restored.step} from {Path(restored.path).name} in {run_dir}{note}",
           flush=True)

@@ -251,6 +251,9 @@ def test_degradation_config_round_trip_and_errors():
     data = DataConfig(degradation="realistic", realistic=DegradationConfig(jpeg_range=(50, 60)))
     assert DataConfig.from_dict(json.loads(data.to_json())) == data
     assert DataConfig().degradation == "bicubic"
+    # A bicubic config serialises as before the fields existed (older run dirs still resume).
+    assert "degradation" not in DataConfig().to_dict() and "realistic" not in DataConfig().to_dict()
+    assert data.to_dict()["realistic"]["jpeg_range"] == (50, 60)
     for bad in ({"jpeg_range": (0, 50)}, {"sinc_prob": 1.5}, {"kernel_types": ("box",)},
                 {"kernel_sizes": (8,)}, {"noise_range": (5.0, 1.0)}):  # fmt: skip
         with pytest.raises(ValueError, match="Received"):
@@ -301,3 +304,40 @@ def test_realistic_folder_dataset(tmp_path):
         assert lr.min() >= 0 and lr.max() <= 1
         np.testing.assert_array_equal(lr, lr2)
         np.testing.assert_array_equal(hr, hr2)
+
+
+def test_degraded_lr_is_aligned_with_its_hr_patch():
+    # Nearly no degradation: the chain reduces to resizes by 1/4, so each LR patch must match
+    # the box average of its HR patch, and fit worse when shifted by one LR pixel.
+    mild = dataclasses.replace(
+        CONFIG, sinc_prob=0.0, sinc_prob2=0.0, blur_sigma=(0.2, 0.2), second_blur_prob=0.0,
+        resize_probs=(0.0, 0.0, 1.0), resize_probs2=(0.0, 0.0, 1.0), noise_range=(0.01, 0.01),
+        noise_range2=(0.01, 0.01), poisson_scale_range=(0.001, 0.001), poisson_scale_range2=(0.001, 0.001),
+        jpeg_range=(100, 100), jpeg_range2=(100, 100), final_sinc_prob=0.0, resize_modes=("area",),
+    )  # fmt: skip
+    # Gray: even at quality 100 JPEG halves the chroma resolution (up to 31 levels measured
+    # on a colour field), which would swamp the alignment signal.
+    image = np.repeat(_smooth_image(1, 128, seed=3)[0][..., :1], 3, axis=-1)
+    lr_p, hr_p = random_degraded_patches(tf.constant(image), SEED, count=4, lr_patch=12, scale=4, config=mild)
+    lr = lr_p.numpy().astype(float)
+    box = hr_p.numpy().astype(float).reshape(4, 12, 4, 12, 4, 3).mean(axis=(2, 4))
+    aligned = np.abs(lr - box).mean()
+    shifted = np.abs(lr[:, 1:] - box[:, :-1]).mean()
+    # Measured: 0.32 levels aligned (8-bit rounding, JPEG at 100), 26 shifted by one pixel.
+    assert aligned < 1.0 and shifted > 10 * aligned
+
+
+@pytest.mark.slow
+def test_realistic_tfds_source_uses_its_hr(tmp_path):
+    from pathlib import Path
+
+    import tfds_builders
+
+    config = DataConfig(
+        sources=("srfm_set5",), split="test", lr_patch=6, batch_size=4, patches_per_image=2,
+        shuffle_buffer=4, degradation="realistic", data_dir=str(tmp_path / "tfds"),
+        manual_dir=str(Path(tfds_builders.__file__).parent / "srfm_set5" / "dummy_data"),
+    )  # fmt: skip
+    for lr, hr in make_train_dataset(config).take(2):
+        assert lr.shape == (4, 6, 6, 3) and hr.shape == (4, 24, 24, 3)
+        assert lr.dtype == tf.float32 and float(tf.reduce_max(lr)) <= 1.0

@@ -79,6 +79,12 @@ def test_training_layout_copies(tmp_path):
     assert [Path(n).stem for n in lr] == ["img0_0", "img0_1", "img1_0", "img1_1"]
     with Image.open(out / "HR" / "img0.png") as image:
         assert image.size == (48, 40)  # mod-cropped
+    from keras_srfm.commands.degrade import training_pairs
+
+    pairs = training_pairs(out)
+    assert [(hr.name, [p.stem for p in lrs]) for hr, lrs in pairs] == [
+        ("img0.png", ["img0_0", "img0_1"]), ("img1.png", ["img1_0", "img1_1"])
+    ]  # fmt: skip
     # Copy 0 is the test-layout image; copy 1 differs.
     test_files = _files(test_out)
     for stem in ("img0", "img1"):

@@ -267,3 +267,17 @@ def test_unwritable_outputs_fail_before_the_evaluation(
         assert cli.main([*argv, flag, str(tmp_path)]) == 2
         assert "is a folder" in capsys.readouterr().err
         assert ran == []
+
+
+def test_library_evaluation_is_strict_by_default(hr_folder: Path) -> None:
+    """Without `on_failure`, a bad image raises (naming it) instead of shrinking the mean."""
+    _write_png(hr_folder / "small.png", _smooth_image(3, (24, 24, 3)))
+    source = evaluation.folder_source(hr_folder)
+    with pytest.raises(ValueError, match=r"^Tiny/small\.png: VIF needs at least"):
+        evaluation.evaluate_source(_upscaler("nearest"), source, progress=False)
+    seen = []
+    result = evaluation.evaluate_source(
+        _upscaler("nearest"), source, progress=False, on_failure=lambda *a: seen.append(a)
+    )
+    assert [a[:2] for a in seen] == [("Tiny", "small.png")]
+    assert sorted(result.per_image) == ["a.png", "b.png", "gray.png"]

@@ -109,39 +109,37 @@ def test_parse_metrics() -> None:
         evaluation.parse_metrics("psnr,lpips")
 
 
-@pytest.mark.parametrize("case", ["unknown", "no-params", "too-small"])
+@pytest.mark.parametrize("case", ["unknown", "no-params"])
 def test_bad_niqe_runs_exit_2(
     case: str, hr_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     out_json = tmp_path / "out.json"
-    folder = hr_folder
-    names = "psnr,niqe"
-    if case == "unknown":
-        names = "psnr,nique"
-    elif case == "no-params":
+    names = "psnr,nique" if case == "unknown" else "psnr,niqe"
+    if case == "no-params":
         monkeypatch.setenv(metrics.NIQE_PARAMS_ENV, str(tmp_path / "absent.npz"))
-    else:
-        monkeypatch.setenv(metrics.NIQE_PARAMS_ENV, str(tmp_path / "absent.npz"))
-        folder = tmp_path / "Small"
-        folder.mkdir()
-        Image.fromarray(_texture(3, (64, 64, 3))).save(folder / "s.png")
-        np.savez(
-            tmp_path / "absent.npz",
-            mu_pris_param=np.zeros((1, 36)),
-            cov_pris_param=np.eye(36),
-            gaussian_window=np.full((7, 7), 1 / 49),
-        )
-    argv = ["evaluate", "--model", "bicubic", "--hr-dir", str(folder), "--metrics", names]
-    status = cli.main([*argv, "--json", str(out_json), "--no-progress"])
+    argv = ["evaluate", "--model", "bicubic", "--hr-dir", str(hr_folder), "--metrics", names]
+    assert cli.main([*argv, "--json", str(out_json), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    # One error line; a per-image failure adds the run's summary line after it.
-    assert len(err) == (2 if case == "too-small" else 1) and err[0].startswith("srfm evaluate: error:")
-    expected = {"unknown": "nique", "no-params": "absent.npz", "too-small": "Small/s.png"}[case]
-    assert expected in err[0]
-    if case == "too-small":
-        # A per-image failure: named, recorded, and the run goes on (exit 1, as srfm upscale).
-        assert status == 1
-        assert "s.png" in json.loads(out_json.read_text())["datasets"]["Small"]["failed"]
-    else:
-        assert status == 2
-        assert not out_json.exists()
+    assert len(err) == 1 and err[0].startswith("srfm evaluate: error:")
+    assert {"unknown": "nique", "no-params": "absent.npz"}[case] in err[0]
+    assert not out_json.exists()
+
+
+def test_too_small_for_niqe_is_a_per_image_failure(
+    hr_folder: Path, niqe_params: metrics.NiqeParams, tmp_path: Path, capsys
+) -> None:
+    Image.fromarray(_texture(3, (64, 64, 3))).save(hr_folder / "small.png")
+    out_json = tmp_path / "out.json"
+    argv = ["evaluate", "--model", "bicubic", "--hr-dir", str(hr_folder), "--no-progress"]
+    assert cli.main([*argv, "--metrics", "psnr,niqe", "--json", str(out_json)]) == 1
+    captured = capsys.readouterr()
+    assert "small.png" in captured.err and "two 96x96 blocks" in captured.err
+    assert "(PSNR/NIQE)" in captured.out and "1 of 3 failed" in captured.out
+    tiny = json.loads(out_json.read_text())["datasets"]["Tiny"]
+    assert sorted(tiny["per_image"]) == sorted(tiny["hr"]["per_image"]) == ["a.png", "gray.png"]
+    assert "two 96x96 blocks" in tiny["failed"]["small.png"]
+
+
+def test_metric_names_kept_when_every_image_fails() -> None:
+    result = evaluation.DatasetResult("S", {}, failed={"x.png": "too small"}, requested=("niqe",))
+    assert "(NIQE) | HR NIQE |" in evaluation.markdown_table("m", [result])

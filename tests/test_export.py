@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -16,7 +17,7 @@ from PIL import Image
 
 from keras_srfm.cli import main
 from keras_srfm.export import serving_client
-from keras_srfm.export.saved_model import export_saved_model
+from keras_srfm.export.saved_model import DEFAULT_MAX_PIXELS, export_saved_model
 from keras_srfm.inference import KerasUpscaler, load_upscaler, to_uint8
 from keras_srfm.models.generator import build_generator
 
@@ -28,16 +29,25 @@ def generator() -> keras.Model:
     return build_generator(num_blocks=2, filters=8, init_scale=0.6)
 
 
+# The pixel budget of the exported model: above the largest request below (2 x 37 x 53).
+BUDGET = 64 * 64
+
+
 @pytest.fixture(scope="module")
 def exported(generator, tmp_path_factory):
     base = tmp_path_factory.mktemp("serving")
-    version_dir = export_saved_model(generator, base, name="srfm", version=1)
+    version_dir = export_saved_model(generator, base, name="srfm", version=1, max_pixels=BUDGET)
     return base, version_dir
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def loaded(exported):
-    return tf.saved_model.load(str(exported[1]))
+    """A fresh load per test, released (and collected) after it: no loaded SavedModel outlives
+    its test, so none is garbage-collected while another one runs (see docs/serving.md)."""
+    model = tf.saved_model.load(str(exported[1]))
+    yield model
+    del model
+    gc.collect()
 
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -209,8 +219,53 @@ def test_srfm_export_cli(generator, tmp_path, capsys):
     ]
     assert main(args) == 0
     assert (tmp_path / "serving" / "srfm" / "2" / "saved_model.pb").is_file()
+    meta = json.loads((tmp_path / "serving" / "srfm" / "2" / "assets.extra" / "srfm_model.json").read_text())
+    assert meta["max_pixels"] == DEFAULT_MAX_PIXELS
     assert "tensorflow_model_server" in capsys.readouterr().out
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["export", "--model", str(tmp_path / "nope.keras"), "--output", str(tmp_path)]) == 2
     assert "model not found" in capsys.readouterr().err
+
+
+# === Pixel budget ===
+
+
+def _encoded(image: np.ndarray | Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_budget_is_recorded_in_the_metadata(exported):
+    meta = json.loads((exported[1] / "assets.extra" / "srfm_model.json").read_text())
+    assert meta["max_pixels"] == BUDGET  # srfm export's default: test_srfm_export_cli
+
+
+def test_serving_default_refuses_a_batch_over_budget(loaded):
+    fn = loaded.signatures["serving_default"]
+    assert fn(images=tf.constant(_image(64, 64)[None]))["upscaled"].shape == (1, 256, 256, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="the batch exceeds the pixel budget"):
+        fn(images=tf.constant(np.stack([_image(64, 64)] * 2)))  # 2 * 4096 pixels
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP"])
+def test_serving_bytes_refuses_a_small_file_of_huge_dimensions(loaded, fmt):
+    """A 3000x3000 single-colour image is a small file (PNG: 33 KB here) of 9e6 pixels > budget."""
+    fn = loaded.signatures["serving_bytes"]
+    small = _encoded(_image(16, 16), fmt)
+    huge = _encoded(Image.new("RGB", (3000, 3000), (200, 120, 40)), fmt)
+    if fmt == "PNG":
+        assert len(huge) < 100_000  # vs 27 MB decoded, and ~144 GB through the network
+    assert len(fn(image_bytes=tf.constant([small]))["png_bytes"].numpy()) == 1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="an image exceeds the pixel budget"):
+        fn(image_bytes=tf.constant([small, huge]))
+
+
+def test_png_header_is_checked_before_decoding(loaded):
+    """A PNG header claiming 100000x100000 pixels (a decompression bomb) is refused, not decoded."""
+    header = _encoded(_image(4, 4), "PNG")
+    bomb = header[:16] + (100_000).to_bytes(4, "big") * 2 + header[24:]  # IHDR width and height
+    fn = loaded.signatures["serving_bytes"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="exceeds the pixel budget"):
+        fn(image_bytes=tf.constant([bomb]))

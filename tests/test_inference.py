@@ -105,6 +105,31 @@ def test_keras_upscaler_tiled_matches_untiled_uint8(generator):
         assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
+def test_keras_upscaler_float_path_keeps_float_precision(generator):
+    """The 16-bit path: float32 in, float32 out, no 8-bit step; tiled equals untiled."""
+    image = np.random.default_rng(2).random((37, 53, 3)).astype("float32")
+    reference = np.clip(generator(image[None], training=False).numpy()[0], 0.0, 1.0)
+    for tile in (0, 20):
+        upscaler = KerasUpscaler(generator, tile_size=tile)
+        assert upscaler.float_native
+        result = upscaler.upscale_float(image)
+        assert result.dtype == np.float32 and result.shape == (148, 212, 3)
+        assert np.abs(result - reference).max() <= 1e-5  # the tiling bound measured above
+    # Not quantised to 8 bits: most values lie between two multiples of 1/255.
+    assert (np.abs(reference * 255 - np.rint(reference * 255)) > 0.01).mean() > 0.9
+
+
+def test_float_saved_model_keeps_float_precision(generator, tmp_path):
+    """A plain `model.export` SavedModel (float32 signature) takes 16-bit input unrounded."""
+    generator.export(str(tmp_path / "sm"), verbose=False)
+    upscaler = inference.load_upscaler(tmp_path / "sm", tile_size=0)
+    assert isinstance(upscaler, inference.SavedModelUpscaler) and upscaler.float_native
+    image = np.random.default_rng(6).random((9, 11, 3)).astype("float32")
+    reference = np.clip(generator(image[None], training=False).numpy()[0], 0.0, 1.0)
+    # Same graph: measured 0.0 here with oneDNN on and off (TF_ENABLE_ONEDNN_OPTS=1 / 0).
+    np.testing.assert_array_equal(upscaler.upscale_float(image), reference)
+
+
 def test_upscaler_rejects_bad_input_and_bad_tiles(generator):
     with pytest.raises(ValueError, match="uint8"):
         KerasUpscaler(generator)(np.zeros((8, 8, 3), np.float32))
@@ -288,12 +313,12 @@ def test_remove_stale_parts_spares_live_writers_and_fresh_legacy_files(tmp_path)
 def test_upscale_loaded_reattaches_bicubic_alpha_and_keeps_gray():
     rgb, alpha = _image(5, 6), _image(5, 6, seed=4)[..., 0]
     upscaler = load_upscaler("nearest")
-    out = upscale_loaded(upscaler, inference.LoadedImage(rgb, alpha))
+    out = upscale_loaded(upscaler, inference.LoadedImage(rgb, alpha)).to_pil()
     assert out.mode == "RGBA" and out.size == (24, 20)
     np.testing.assert_array_equal(np.asarray(out)[..., 3], imresize(alpha, scale=4))
     np.testing.assert_array_equal(np.asarray(out)[..., :3], nearest(rgb, 4))
     gray = np.repeat(rgb[..., :1], 3, axis=-1)
-    out = upscale_loaded(upscaler, inference.LoadedImage(gray, alpha, grayscale=True))
+    out = upscale_loaded(upscaler, inference.LoadedImage(gray, alpha, grayscale=True)).to_pil()
     assert out.mode == "LA"
     np.testing.assert_array_equal(np.asarray(out)[..., 0], nearest(rgb[..., 0], 4))
 
@@ -331,7 +356,7 @@ def test_expand_inputs(tmp_path):
     found = inference.expand_inputs(
         [str(tmp_path), str(tmp_path / "*.png"), "missing.png", str(tmp_path / "*.bmp")]
     )
-    names = [(spec.split(os.sep)[-1], path is not None) for spec, path in found]
+    names = [(spec.split(os.sep)[-1], path is not None) for spec, path, _ in found]
     assert names == [
         ("a.jpg", True),
         ("b.png", True),

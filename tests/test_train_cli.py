@@ -272,18 +272,24 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.slow
-def test_kill_between_csv_row_and_checkpoint_loses_no_row(tmp_path, image_folder):
+@pytest.mark.parametrize("kill_at", [1, 3])  # the first checkpoint, a later one
+def test_kill_between_csv_row_and_checkpoint_loses_no_row(tmp_path, image_folder, kill_at):
     args = ["train", "--variant", "p", "--data", str(image_folder), "--run-dir", str(tmp_path / "r"),
             "--blocks", "1", "--filters", "4", "--batch-size", "2", "--patches-per-image", "2",
             "--lr-patch", "4", "--checkpoint-every", "1", "--verbose", "0", "--steps", "4"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KILL_AT": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KILL_AT": str(kill_at)}
     killed = subprocess.run([sys.executable, "-c", KILL_ON_SAVE, *args], capture_output=True, text=True,
                             cwd=tmp_path, env=env, timeout=600)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert history_steps(tmp_path / "r") == [1, 2, 3] and ckpt_steps(tmp_path / "r") == [1, 2]
+    assert history_steps(tmp_path / "r") == list(range(1, kill_at + 1))
+    assert ckpt_steps(tmp_path / "r") == list(range(1, kill_at))
     resumed = srfm(*args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming at step 2 from ckpt-2 in" in resumed.stdout and "dropped 1 log row(s)" in resumed.stdout
+    if kill_at == 1:  # no checkpoint yet: the first epoch's row goes, the run starts afresh
+        assert "srfm train: starting in" in resumed.stdout
+    else:
+        assert f"resuming at step {kill_at - 1} from ckpt-{kill_at - 1} in" in resumed.stdout
+        assert "dropped 1 log row(s)" in resumed.stdout
     assert history_steps(tmp_path / "r") == [1, 2, 3, 4]
 
 

@@ -188,3 +188,23 @@ def test_folder_files_it_does_not_read_are_named(capsys, images, tmp_path):
     notes = [line for line in err.splitlines() if "skipped 1 file(s)" in line]
     assert len(notes) == 1 and notes[0].endswith(": notes.txt")
     assert "anim_x4.png" in os.listdir(tmp_path / "out")
+    status, err = _upscale(
+        capsys, str(images / "anim.gif"), "-o", str(tmp_path / "same"), "--model", "nearest",
+        "--format", "same",
+    )  # fmt: skip
+    assert status == 0 and os.listdir(tmp_path / "same") == ["anim_x4.png"], err
+
+
+def test_16_bit_input_runs_the_keras_model_in_float(capsys, tmp_path, model_file):
+    import tensorflow as tf
+
+    values = np.random.default_rng(5).integers(0, 65536, (20, 23, 3)).astype(np.uint16)
+    src = tmp_path / "deep.png"
+    src.write_bytes(tf.io.encode_png(values).numpy())
+    status, err = _upscale(capsys, str(src), "-o", str(tmp_path / "out"), "--model", model_file)
+    assert status == 0 and "8-bit" not in err, err
+    written = tf.io.decode_png((tmp_path / "out" / "deep_x4.png").read_bytes(), dtype=tf.uint16)
+    upscaler = inference.load_upscaler(model_file)
+    expected = upscaler.upscale_float(values / 65535.0).astype(np.float64)
+    np.testing.assert_array_equal(written.numpy(), np.rint(expected * 65535))
+    assert written.numpy().max() > 255

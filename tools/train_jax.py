@@ -74,24 +74,24 @@ def load_pairs(dirs: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def load_degraded(dirs: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(HR, LR) pairs of `srfm degrade --copies K` training sets: `HR/<stem>.png` with each of
-    its `LR/<stem>_<k>.*` (realistic degradations, Real-ESRGAN style; issue 18)."""
+    """(HR, LR) pairs of `srfm degrade --copies K` training sets (realistic degradations,
+    Real-ESRGAN style; issue 18): each HR image once per LR copy."""
     from PIL import Image
 
+    from keras_srfm.commands.degrade import training_pairs  # imports no TensorFlow
+
     hrs, lrs = [], []
-    for folder in map(Path, dirs):
-        for hr_path in sorted((folder / "HR").glob("*.png")):
+    for folder in dirs:
+        for hr_path, lr_paths in training_pairs(folder):
             hr = np.asarray(Image.open(hr_path).convert("RGB"))
             if min(hr.shape[:2]) < LR_SIZE * SCALE:
                 continue
-            for lr_path in sorted((folder / "LR").glob(f"{hr_path.stem}_*")):
+            for lr_path in lr_paths:
                 lr = np.asarray(Image.open(lr_path).convert("RGB"))
                 if lr.shape[0] * SCALE != hr.shape[0] or lr.shape[1] * SCALE != hr.shape[1]:
                     raise SystemExit(f"{lr_path}: not 1/{SCALE} of {hr_path}")
                 hrs.append(hr)
                 lrs.append(lr)
-    if not hrs:
-        raise SystemExit(f"no HR/ + LR/ pairs in {dirs} (make them with srfm degrade --copies K)")
     return hrs, lrs
 
 

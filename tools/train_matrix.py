@@ -73,6 +73,7 @@ VALUE_FLAGS: dict[str, list[str]] = {
 # Config fields with a finite set of values that `srfm train` does not expose, and why.
 NOT_ON_CLI = {
     "data.on_bad_image": "folder checks; tested in tests/test_data_pipeline.py",
+    "data.degradation": "no srfm train option yet (realistic-degradation runs: tools/train_jax.py --degraded)",
     "discriminator.pooling": "'avg' is for the library's variable-size patches",
     "discriminator.sync_batchnorm": "always on for srfm train",
     "loss.use_point": "set by --variant",

@@ -14,7 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "`srfm upscale --model FILE.tflite` tiles on the host either way.",
     )
     p.add_argument(
-        "--model", required=True, help="a .keras generator file, or 'default' (exported_models/)"
+        "--model",
+        required=True,
+        help="a .keras generator file, a shipped model's name (see `srfm models`) or 'default'",
     )
     p.add_argument("--output", required=True, help="the .tflite file to write")
     p.add_argument(

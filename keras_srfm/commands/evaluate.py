@@ -14,11 +14,13 @@ DEFAULT_METRICS = ("psnr", "ssim", "vif")
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate",
-        help="PSNR/SSIM/VIF (Y channel, shave 4) of a model on Set5, Set14, BSD100, Urban100 or HR folders",
+        help="PSNR/SSIM/VIF (and NIQE: --metrics) on Y, shave 4, of a model on Set5, Set14, "
+        "BSD100, Urban100 or HR folders",
         description=(
             "Evaluates an x4 model with the benchmark protocol: HR uint8 -> mod-crop x4 -> LR = "
             "MATLAB bicubic 1/4 on uint8 -> model -> uint8 -> Y (MATLAB rgb2ycbcr; gray images "
-            "use their gray values) -> shave 4 -> PSNR / SSIM / VIF-P. Prints a Markdown table."
+            "use their gray values) -> shave 4 -> PSNR / SSIM / VIF-P (--metrics adds NIQE, no "
+            "reference, lower is better). Prints a Markdown table."
         ),
     )
     p.add_argument(

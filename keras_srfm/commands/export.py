@@ -13,7 +13,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "any size -> uint8 x4) and serving_bytes (PNG/JPEG bytes -> PNG bytes).",
     )
     p.add_argument(
-        "--model", required=True, help="a .keras generator file, or 'default' (exported_models/)"
+        "--model",
+        required=True,
+        help="a .keras generator file, a shipped model's name (see `srfm models`) or 'default'",
     )
     p.add_argument(
         "--output",
@@ -25,6 +27,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--version", type=int, default=1, help="version folder (default: 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=512 * 512,
+        help="pixel budget: larger requests (serving_default: B*H*W) or images (serving_bytes: "
+        "H*W) get InvalidArgument instead of exhausting memory; the paper network needs 16 to 23 KB per LR pixel",
+    )
     p.set_defaults(func=run)
 
 
@@ -46,10 +55,17 @@ def run(args: argparse.Namespace) -> int:
     from keras_srfm.cli import CommandError
     from keras_srfm.export.saved_model import export_saved_model
 
+    if args.max_pixels < 1:
+        raise ValueError(f"--max-pixels must be >= 1. Received: {args.max_pixels}")
     path = _keras_model_path(args.model)
     try:
         target = export_saved_model(
-            path, args.output, name=args.name, version=args.version, overwrite=args.overwrite
+            path,
+            args.output,
+            name=args.name,
+            version=args.version,
+            overwrite=args.overwrite,
+            max_pixels=args.max_pixels,
         )
     except FileExistsError as err:
         raise CommandError(str(err)) from err

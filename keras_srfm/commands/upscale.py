@@ -1,4 +1,8 @@
-"""`srfm upscale`: x4 super-resolve image files, folders or globs with any model format."""
+"""`srfm upscale`: x4 super-resolve image files, folders or globs with any model format.
+
+Optionally resized to an exact factor or size, walking folder trees, keeping EXIF / ICC / DPI
+and 16-bit samples (docs/upscaling.md).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +33,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image file, folder (not recursive) or glob; folders: PNG, JPEG, BMP, GIF, TIFF, "
-        "WebP (other files are named in a note)",
+        help="image file, folder or glob; folders: PNG, JPEG, BMP, GIF, TIFF, WebP (other "
+        "files are named in a note)",
+    )
+    p.add_argument(
+        "--recursive",
+        "-r",
+        action="store_true",
+        help="walk folders' sub-folders too; outputs mirror the tree under --output-dir",
     )
     p.add_argument(
         "--output-dir", "-o", required=True, help="folder for the results (created if missing)"
@@ -68,7 +79,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-pixels", type=int, default=64_000_000, help="refuse larger inputs (default: 64e6)"
     )
-    p.add_argument("--format", default="png", choices=FORMATS, help="output format (default: png)")
+    size = p.add_argument_group(
+        "output size", "x4 by the model, then MATLAB bicubic to the size asked (default: x4)"
+    )
+    size.add_argument(
+        "--outscale", type=float, default=None, metavar="S", help="final factor, e.g. 2 or 3.5"
+    )
+    size.add_argument(
+        "--width", type=int, default=None, metavar="W", help="final width (aspect kept alone)"
+    )
+    size.add_argument(
+        "--height", type=int, default=None, metavar="H", help="final height (aspect kept alone)"
+    )
+    p.add_argument(
+        "--format",
+        default="png",
+        choices=FORMATS,
+        help="output format; 'same' keeps the input's (GIF gives PNG) (default: png)",
+    )
+    p.add_argument(
+        "--quality",
+        type=int,
+        default=None,
+        metavar="Q",
+        help="JPEG / WebP quality 1-100 (default: JPEG 95, WebP lossless); ignored for PNG, "
+        "TIFF, BMP",
+    )
+    p.add_argument(
+        "--alpha-upsampler",
+        default="bicubic",
+        choices=("bicubic", "model"),
+        help="how an alpha channel is upscaled: MATLAB bicubic, or by the model as a gray "
+        "image (default: bicubic)",
+    )
     p.add_argument("--suffix", default="_x4", help="added to each output file name (default: _x4)")
     p.add_argument(
         "--jit", action="store_true", help="XLA-compile a Keras model (faster for large images)"
@@ -102,9 +145,69 @@ def _check_output_dir(path: Path) -> None:
         raise CommandError(f"output folder {path} is not writable ({err.strerror or err})") from err
 
 
-def _output_path(source: Path, args: argparse.Namespace) -> Path:
-    ext = source.suffix.lower() if args.format == "same" else "." + args.format
-    return Path(args.output_dir) / f"{source.stem}{args.suffix}{ext}"
+def _output_path(relative: Path, args: argparse.Namespace) -> Path:
+    """`--output-dir / <sub-folders> / <stem><suffix>.<format>`.
+
+    `--format same` keeps the input's extension, except one that cannot be written (GIF),
+    which gives PNG.
+    """
+    from keras_srfm.formats import OUTPUT_FORMATS
+
+    ext = relative.suffix.lower() if args.format == "same" else "." + args.format
+    if ext not in OUTPUT_FORMATS:
+        ext = ".png"
+    return Path(args.output_dir) / relative.parent / f"{relative.stem}{args.suffix}{ext}"
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    from keras_srfm.image_io import output_size
+
+    if args.max_pixels < 1:
+        raise ValueError(f"--max-pixels must be >= 1. Received: {args.max_pixels}")
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        raise ValueError(f"--quality must be in 1..100. Received: {args.quality}")
+    output_size(
+        1, 1, outscale=args.outscale, out_width=args.width, out_height=args.height
+    )  # conflicting or non-positive sizes fail here, before the model loads
+
+
+def _prepare_folder(folder: Path, seen: set[Path]) -> None:
+    """Creates an output (sub-)folder once and removes partial files a killed run left there."""
+    from keras_srfm import inference
+
+    if folder in seen:
+        return
+    seen.add(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = inference.remove_stale_parts(folder)
+    if stale:
+        print(
+            f"srfm upscale: note: removed {len(stale)} partial file(s) left in {folder} by an "
+            "interrupted run",
+            file=sys.stderr,
+        )
+
+
+def _upscale_one(path: Path, target: Path, upscaler: Any, args: argparse.Namespace) -> list[str]:
+    """Reads, upscales, resizes and writes one image; returns its notes."""
+    from keras_srfm import image_io, inference
+
+    loaded = inference.read_image(path, max_pixels=args.max_pixels, keep_16bit=True)
+    height, width = loaded.rgb.shape[:2]
+    size = image_io.output_size(
+        width,
+        height,
+        scale=upscaler.scale,
+        outscale=args.outscale,
+        out_width=args.width,
+        out_height=args.height,
+    )
+    if loaded.rgb16 is not None and not upscaler.float_native:
+        loaded.notes.append(f"{upscaler.name} takes 8-bit input: 16-bit precision reduced")
+    result = inference.upscale_loaded(
+        upscaler, loaded, progress=not args.quiet, alpha=args.alpha_upsampler, size=size
+    )
+    return loaded.notes + inference.write_upscaled(result, target, quality=args.quality)
 
 
 @contextlib.contextmanager
@@ -179,33 +282,30 @@ def _run(args: argparse.Namespace) -> int:
 
     from keras_srfm import inference
 
-    if args.max_pixels < 1:
-        raise ValueError(f"--max-pixels must be >= 1. Received: {args.max_pixels}")
+    started = time.monotonic()
+    _check_options(args)
     out_dir = Path(args.output_dir)
     _check_output_dir(out_dir)
-    stale = inference.remove_stale_parts(out_dir)
-    if stale:
-        print(
-            f"srfm upscale: note: removed {len(stale)} partial file(s) left in {out_dir} by an "
-            "interrupted run",
-            file=sys.stderr,
-        )
+    prepared: set[Path] = set()
+    _prepare_folder(out_dir, prepared)
     upscaler = _resolve_upscaler(args)
     items = inference.expand_inputs(
-        args.inputs, on_skip=lambda note: print(f"srfm upscale: note: {note}", file=sys.stderr)
+        args.inputs,
+        on_skip=lambda note: print(f"srfm upscale: note: {note}", file=sys.stderr),
+        recursive=args.recursive,
     )
-    input_paths = {p.resolve() for _, p in items if p is not None}
+    input_paths = {item.path.resolve() for item in items if item.path is not None}
     claimed: dict[Path, str] = {}
     failures = skipped = 0
     bar = tqdm(
         items, desc=f"upscale ({upscaler.name})", unit="img", disable=True if args.quiet else None
     )
-    for spec, path in bar:
+    for spec, path, relative in bar:
         if path is None:
             _report("error", spec, "no such file, or no images matched")
             failures += 1
             continue
-        target = _output_path(path, args)
+        target = _output_path(relative, args)
         resolved = target.resolve()
         if resolved in input_paths:
             _report(
@@ -230,9 +330,8 @@ def _run(args: argparse.Namespace) -> int:
             failures += 1
             continue
         try:
-            loaded = inference.read_image(path, max_pixels=args.max_pixels)
-            result = inference.upscale_loaded(upscaler, loaded, progress=not args.quiet)
-            notes = loaded.notes + inference.write_image(result, target)
+            _prepare_folder(target.parent, prepared)
+            notes = _upscale_one(path, target, upscaler, args)
         except inference.ImageError as err:
             _report("error", spec, str(err))
             failures += 1
@@ -249,8 +348,8 @@ def _run(args: argparse.Namespace) -> int:
     bar.close()
     done = len(items) - failures - skipped
     print(
-        f"upscaled {done}/{len(items)} image(s) into {out_dir}"
-        + (f", {skipped} skipped" if skipped else ""),
+        f"upscaled {done}/{len(items)} image(s) into {out_dir}: {done} done, {skipped} skipped, "
+        f"{failures} failed in {time.monotonic() - started:.1f} s",
         file=sys.stderr,
     )
     return 0 if failures == 0 else 1

@@ -1,0 +1,101 @@
+"""The `srfm` command line itself: quiet TensorFlow, one-line errors, help, --version."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from keras_srfm import __version__, cli
+
+# What TensorFlow 2.21 prints on import on an AVX-512/AMX Xeon, whatever TF_CPP_MIN_LOG_LEVEL says.
+TF_IMPORT_NOISE = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1795776262.715597    7048 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results.
+I0000 00:00:1795776262.899814    7048 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions.
+To enable the following instructions: AVX2 AVX512F AMX_TILE FMA, in other operations, rebuild TensorFlow.
+W0000 00:00:1795776262.9 7048 some_op.cc:12] a warning
+E0000 00:00:1795776262.9 7048 some_op.cc:13] an error
+    with an indented continuation
+a line of our own
+"""
+
+
+def test_filter_drops_lines_below_the_level():
+    assert cli.filter_tf_log(TF_IMPORT_NOISE, 3) == "a line of our own\n"
+    kept = cli.filter_tf_log(TF_IMPORT_NOISE, 2).splitlines()
+    assert kept == ["E0000 00:00:1795776262.9 7048 some_op.cc:13] an error",
+                    "    with an indented continuation", "a line of our own"]
+    assert cli.filter_tf_log(TF_IMPORT_NOISE, 0) == TF_IMPORT_NOISE  # the user asked for everything
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"srfm {__version__}"
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["upscale", "x.png", "--output-dir", "o", "--tile-size", "many"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1
+    assert err[0].startswith("srfm upscale: error: argument --tile-size: invalid int value")
+
+
+def _options(parser: argparse.ArgumentParser, prefix: str = "srfm"):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, f"{prefix} {name}")
+        elif action.option_strings and action.dest not in ("help", "version"):
+            yield prefix, action
+
+
+def test_every_option_has_help_with_its_default():
+    parser = cli.build_parser()
+    formatter = cli.HelpFormatter("srfm")
+    for command, action in _options(parser):
+        text = formatter._get_help_string(action)
+        assert text.strip(), f"{command} {action.option_strings[0]} has no help"
+        if action.default not in (None, argparse.SUPPRESS) and not isinstance(action.default, bool):
+            assert "default" in text.lower(), f"{command} {action.option_strings[0]}: {text}"
+
+
+def test_missing_extra_names_the_pip_command(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # import fails as if not installed
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"")
+    (tmp_path / "hr").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "hr" / "a.png")
+    status = cli.main(["evaluate", "--model", str(model), "--hr-dir", str(tmp_path / "hr")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and err == [
+        'srfm evaluate: error: this needs the optional package ai_edge_litert: '
+        'pip install "keras-srfm[litert]"'
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("user_level", [None, "2"])  # unset, and what conftest sets
+def test_tensorflow_lines_stay_out_of_the_terminal(tmp_path, user_level):
+    """A command that imports TensorFlow prints only its own line (its error, here)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if user_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = user_level
+    (tmp_path / "hr").mkdir()
+    Image.new("RGB", (100, 100), "gray").save(tmp_path / "hr" / "a.png")
+    (tmp_path / "g.keras").write_bytes(b"not a model")
+    code = ("import sys; from keras_srfm.cli import main; rc = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(rc)")
+    args = ["train", "--run-dir", str(tmp_path / "run"), "--variant", "p", "--data", str(tmp_path / "hr"),
+            "--init-from", str(tmp_path / "g.keras")]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 2 and out.stdout.strip() == "True"  # TensorFlow was imported
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--init-from" in lines[0] and "does not load" in lines[0], out.stderr
