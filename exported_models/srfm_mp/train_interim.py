@@ -15,7 +15,7 @@ from PIL import Image
 sys.path.insert(0, ".")
 from keras_srfm.imresize import imresize
 from keras_srfm.config import *
-from keras_srfm.runner import RunConfig, run_training
+from keras_srfm.training.runner import RunConfig, run_training
 from keras_srfm.training import loss_config_for
 
 root = Path("../shared/data")
