@@ -49,7 +49,8 @@ def evaluation_file(folder: str | None) -> Path:
 
 def cell(means: dict[str, float]) -> str:
     """`PSNR/SSIM/VIF-P/NIQE`, rounded as the model cards round them."""
-    return f"{means['psnr']:.2f}/{means['ssim']:.3f}/{means['vif']:.3f}/{means['niqe']:.2f}"
+    niqe = f"{means['niqe']:.2f}" if "niqe" in means else "-"
+    return f"{means['psnr']:.2f}/{means['ssim']:.3f}/{means['vif']:.3f}/{niqe}"
 
 
 def render() -> str:
@@ -92,12 +93,14 @@ def render() -> str:
 
 
 def card_table(folder: str) -> str:
-    """The evaluation table of one model card: bicubic, the model and the paper's column."""
-    title, _, key, _ = next(c for c in COLUMNS if c[1] == folder)
+    """The evaluation table of one model card: bicubic, the model and the paper's column
+    (none for a model that is not in the paper, such as `srfm_real`)."""
+    title, _, key, _ = next((c for c in COLUMNS if c[1] == folder), (None, folder, None, ""))
     ours = json.loads(evaluation_file(folder).read_text())["datasets"]
     bicubic = json.loads(BICUBIC.read_text())["datasets"]
     lines = [
-        f"| Set | bicubic PSNR/SSIM/VIF-P/NIQE | **{folder}** PSNR / SSIM / VIF-P / NIQE | paper {title} (Table I) |",
+        f"| Set | bicubic PSNR/SSIM/VIF-P/NIQE | **{folder}** PSNR / SSIM / VIF-P / NIQE | "
+        + (f"paper {title} (Table I) |" if key else "paper |"),
         "|---|---|---|---|",
     ]
     for name in DATASETS:
@@ -105,7 +108,7 @@ def card_table(folder: str) -> str:
             continue
         m = ours[name]["mean"]
         row = f"{m['psnr']:.2f} / {m['ssim']:.3f} / {m['vif']:.3f} / {m['niqe']:.2f}"
-        paper = "{:.2f} / {:.3f} / {:.3f}".format(*PAPER[name][key])
+        paper = "{:.2f} / {:.3f} / {:.3f}".format(*PAPER[name][key]) if key else "-"
         label = "Urban100 (80)" if name == "Urban100" else name
         lines.append(f"| {label} | {cell(bicubic[name]['mean'])} | **{row}** | {paper} |")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ files such as `vgg19_block1to3_imagenet.h5` with `--vgg-layer block3_conv4`). Ev
 (evaluation, export, the CLI) stays on TensorFlow: the `.keras` files written here load there
 unchanged.
 
-Data recipe, as in the CPU phase of `srfm_mp` (`exported_models/srfm_mp/train_interim.py`):
+Data recipe, as in the CPU phase of `srfm_mp` (`exported_models/srfm_mp/recipe.json`):
 every HR image is mod-cropped to 4, its LR is the MATLAB bicubic of the whole image
 (`keras_srfm.imresize`), aligned 24/96 crops are drawn with probability proportional to image
 area (8 per draw) into a pool held on the device, and each sample gets a random rot90/flip.
