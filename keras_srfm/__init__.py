@@ -26,8 +26,8 @@ _EXPORTS = {
     "build_generator": "keras_srfm.models.generator",
     "build_discriminator": "keras_srfm.models.discriminator",
     "build_vgg_features": "keras_srfm.models.vgg",
-    "SRFM": "keras_srfm.training",
-    "VARIANTS": "keras_srfm.training",
+    "SRFM": "keras_srfm.training.tf_step",
+    "VARIANTS": "keras_srfm.config",
     "GeneratorConfig": "keras_srfm.config",
     "DiscriminatorConfig": "keras_srfm.config",
     "LossConfig": "keras_srfm.config",
@@ -38,7 +38,7 @@ _EXPORTS = {
 }
 
 # Modules whose import registers Keras serialisable objects under the "keras_srfm" package.
-_KERAS_OBJECT_MODULES = ("keras_srfm.models.layers", "keras_srfm.models.vgg", "keras_srfm.schedules")
+_KERAS_OBJECT_MODULES = ("keras_srfm.models.layers", "keras_srfm.models.vgg", "keras_srfm.training.schedules")
 
 __all__ = sorted(_EXPORTS)
 
@@ -62,7 +62,7 @@ def register_keras_objects(strict: bool = True) -> None:
 
     modules = list(_KERAS_OBJECT_MODULES)
     if keras.backend.backend() == "tensorflow":
-        modules.append("keras_srfm.training")  # SRFM imports TensorFlow itself
+        modules.append("keras_srfm.training.tf_step")  # SRFM imports TensorFlow itself
     for module in modules:
         try:
             importlib.import_module(module)

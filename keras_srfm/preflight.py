@@ -187,7 +187,7 @@ def check_init_from(path: str | None, generator: GeneratorConfig) -> None:
     if not path:
         return
     from keras_srfm.models.generator import build_generator
-    from keras_srfm.run_setup import load_generator_weights
+    from keras_srfm.training.run_setup import load_generator_weights
 
     try:
         load_generator_weights(build_generator(generator), path)

@@ -107,7 +107,7 @@ def test_jax_training_imports_without_tensorflow() -> None:
     code = (
         f"import sys, runpy; sys.path[:0] = [{str(SCRIPT.parent)!r}, {str(root)!r}]\n"
         "from sgd_step import HideTensorFlow; sys.meta_path.insert(0, HideTensorFlow())\n"
-        "import keras_srfm.jax_step\n"
+        "import keras_srfm.training.jax_step\n"
         f"sys.argv = ['train_jax.py', '--help']; runpy.run_path({str(root / 'tools' / 'train_jax.py')!r}, run_name='__main__')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,

@@ -34,7 +34,7 @@ def image_folder(tmp_path: Path) -> Path:
 
 def test_patch_pool_draws_the_same_batches_for_an_interval(image_folder):
     from keras_srfm.config import DataConfig
-    from keras_srfm.jax_run import PatchPool
+    from keras_srfm.training.jax_run import PatchPool
 
     pool = PatchPool(DataConfig(sources=(str(image_folder),), batch_size=3, lr_patch=8, seed=5))
     first = list(pool.batches(interval=2, steps=2))
@@ -55,7 +55,7 @@ def test_patch_pool_draws_the_same_batches_for_an_interval(image_folder):
 def test_checkpoints_restore_the_newest_readable(tmp_path):
     import jax.numpy as jnp
 
-    from keras_srfm.jax_run import restore_checkpoint, save_checkpoint
+    from keras_srfm.training.jax_run import restore_checkpoint, save_checkpoint
 
     template = {"g_tv": [jnp.zeros((2, 3))], "scales": jnp.ones((4,)), "vgg": [jnp.ones(2)]}
     for step in (2, 4, 6):

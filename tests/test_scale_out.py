@@ -9,8 +9,13 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, TrainConfig  # noqa: E402
-from keras_srfm.runner import RunConfig, build_training_model, export_generator, set_precision  # noqa: E402
 from keras_srfm.training import loss_config_for  # noqa: E402
+from keras_srfm.training.runner import (  # noqa: E402
+    RunConfig,
+    build_training_model,
+    export_generator,
+    set_precision,
+)
 
 
 def tiny_run(variant: str = "pcsa", **train: object) -> RunConfig:

@@ -20,8 +20,8 @@ from keras_srfm import SRFM, VARIANTS, build_discriminator, build_generator  # n
 from keras_srfm import losses as L  # noqa: E402
 from keras_srfm.config import TrainConfig  # noqa: E402
 from keras_srfm.models.vgg import build_vgg_features  # noqa: E402
-from keras_srfm.runner import checkpoint_for  # noqa: E402
 from keras_srfm.training import loss_config_for  # noqa: E402
+from keras_srfm.training.runner import checkpoint_for  # noqa: E402
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -177,8 +177,8 @@ def test_killed_training_process_resumes(tmp_path):
 def test_benchmark_psnr_callback_writes_curve(shared_data, tmp_path):
     from PIL import Image
 
-    from keras_srfm.callbacks import BenchmarkPSNR
     from keras_srfm.metrics import psnr
+    from keras_srfm.training.callbacks import BenchmarkPSNR
 
     model = tiny_model("p")
     step = model.g_optimizer.iterations
@@ -204,7 +204,7 @@ def test_benchmark_psnr_callback_writes_curve(shared_data, tmp_path):
 
 
 def test_learning_rate_schedule_decays_from_decay_start():
-    from keras_srfm.runner import learning_rate_schedule
+    from keras_srfm.training.runner import learning_rate_schedule
 
     train = TrainConfig(steps=1000, decay_every=300, decay_factor=0.5, decay_start=100)
     schedule = learning_rate_schedule(1e-4, train)
@@ -214,8 +214,8 @@ def test_learning_rate_schedule_decays_from_decay_start():
 
 
 def test_learning_rate_schedule_warms_up_then_decays():
-    from keras_srfm.runner import learning_rate_schedule
-    from keras_srfm.schedules import LinearWarmup
+    from keras_srfm.training.runner import learning_rate_schedule
+    from keras_srfm.training.schedules import LinearWarmup
 
     train = TrainConfig(steps=1000, decay_every=300, decay_factor=0.5, decay_start=100, warmup_steps=100)
     schedule = learning_rate_schedule(1e-4, train)
@@ -233,7 +233,7 @@ def test_default_adam_epsilon_does_not_damp_eta_scaled_gradients():
     # eta=0.01 (Eq. 1) makes M_p's generator gradients ~1e-8; the first Adam step must still be ~lr.
     # Keras adds epsilon before the bias correction (x~32 at step 1), so a 1e-9 gradient loses 3%;
     # with Keras' default 1e-7 every step here would shrink to under 3% of lr.
-    from keras_srfm.runner import _adam
+    from keras_srfm.training.runner import _adam
 
     variable = keras.Variable(np.zeros(4, "float32"))
     optimizer = _adam(1e-4, TrainConfig(), ema=False)

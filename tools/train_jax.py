@@ -3,13 +3,13 @@
 `srfm train --backend jax` is the package's resumable way to do this (the run folder of
 `srfm train`, checkpoints, `--export-only`); this script is the one that trained the shipped
 models (see `tools/gpu_zoo.sh`), with its own flags and a device-resident patch pool, and
-takes the same update (`keras_srfm.jax_step`).
+takes the same update (`keras_srfm.training.jax_step`).
 
 The project's lent GPU machines ship JAX, not TensorFlow, and a TensorFlow CUDA wheel is too
 large to carry there. This driver trains the *same* networks (`keras_srfm.models`) with the
 *same* loss equations (`keras_srfm.losses`, written in `keras.ops`) as `SRFM.train_step`, on a
-single device, with the package's JAX step (`keras_srfm.jax_step`, Keras' stateless API, the
-objective of `keras_srfm.objective` that `SRFM.train_step` uses too), for all five variants (`p`, `pva`, `pca`, `pcsa`,
+single device, with the package's JAX step (`keras_srfm.training.jax_step`, Keras' stateless API, the
+objective of `keras_srfm.training.objective` that `SRFM.train_step` uses too), for all five variants (`p`, `pva`, `pca`, `pcsa`,
 `pcsva`); the variants with L_vgg need a local VGG19 weights file (`--vgg-weights`, truncated
 files such as `vgg19_block1to3_imagenet.h5` with `--vgg-layer block3_conv4`). Everything else
 (evaluation, export, the CLI) stays on TensorFlow: the `.keras` files written here load there
@@ -47,11 +47,11 @@ import keras_srfm.models.layers  # noqa: E402, F401  (registers the custom layer
 from keras_srfm.config import VARIANTS, DiscriminatorConfig, loss_config_for  # noqa: E402
 from keras_srfm.evaluation import IMAGE_EXTENSIONS, degrade, folder_source, read_hr  # noqa: E402
 from keras_srfm.inference import to_uint8  # noqa: E402
-from keras_srfm.jax_step import JaxSRFM  # noqa: E402
 from keras_srfm.metrics import psnr  # noqa: E402
 from keras_srfm.models.discriminator import build_discriminator  # noqa: E402
 from keras_srfm.models.vgg import build_vgg_features  # noqa: E402
-from keras_srfm.schedules import staircase  # noqa: E402
+from keras_srfm.training.jax_step import JaxSRFM  # noqa: E402
+from keras_srfm.training.schedules import staircase  # noqa: E402
 
 LR_SIZE, SCALE = 24, 4
 

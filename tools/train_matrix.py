@@ -9,7 +9,7 @@ that a test can check that each one is an axis or deliberately left out (`NOT_ON
 
 `pairwise()` is a small greedy all-pairs generator (AETG-style, deterministic): every value
 of every axis meets every value of every other axis in at least one row. Rows whose values
-this machine refuses (`keras_srfm.runner.unsupported`) are kept apart and checked to be
+this machine refuses (`keras_srfm.training.runner.unsupported`) are kept apart and checked to be
 refused in one line. Every option that takes a value (`VALUE_FLAGS`) is set in one extra
 row per precision.
 
@@ -166,7 +166,7 @@ def value_flags(parser: argparse.ArgumentParser | None = None) -> list[str]:
     axis_dests = {a.dest for a in axes(parser)}
     return [a.dest for a in _train_actions(parser)
             if a.option_strings and a.dest not in axis_dests and a.dest not in HARNESS_FLAGS
-            and a.dest != "help"]
+            and a.dest not in SEPARATE and a.dest != "help"]
 
 
 def enum_fields() -> list[str]:
@@ -251,10 +251,10 @@ def build_matrix(unsupported: Any = None) -> Matrix:
 
     Args:
         unsupported: callable(row) -> str or None, the reason a row is refused here. Defaults
-            to `keras_srfm.runner.unsupported_value` (TensorFlow imported on first use).
+            to `keras_srfm.training.runner.unsupported_value` (TensorFlow imported on first use).
     """
     if unsupported is None:
-        from keras_srfm.runner import unsupported_value as unsupported
+        from keras_srfm.training.runner import unsupported_value as unsupported
     found = axes()
     defaults = {a.dest: a.values[0] if not isinstance(a.values[0], bool) else False for a in found}
     defaults.update({a.dest: _cli_default(a) for a in found})

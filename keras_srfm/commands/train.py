@@ -151,7 +151,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept lazy)
-    from keras_srfm.runner import RunConfig
+    from keras_srfm.training.runner import RunConfig
 
     return RunConfig(**configs_from_args(args))
 
@@ -174,11 +174,11 @@ def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
     preflight.check_data_quick(configs["data"].sources)
     preflight.check_vgg_quick(configs["loss"])
 
-    from keras_srfm.run_setup import RunConfig, check_resume_config
+    from keras_srfm.training.run_setup import RunConfig, check_resume_config
 
     run_cfg = RunConfig(**configs)
     if run_cfg.train.backend == "jax":
-        from keras_srfm.jax_run import unsupported
+        from keras_srfm.training.jax_run import unsupported
 
         reason = unsupported(run_cfg)
         if reason:
@@ -212,13 +212,13 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "jax" or (args.export_only and _saved_backend(args.run_dir) == "jax"):
         use_jax_backend()
     if args.export_only and _saved_backend(args.run_dir) == "jax":
-        from keras_srfm.jax_run import export_from_checkpoint
+        from keras_srfm.training.jax_run import export_from_checkpoint
 
         path, step = export_from_checkpoint(args.run_dir, args.export_only)
         print(f"srfm train: wrote the step-{step} generator of {args.run_dir} to {path}")
         return 0
     if args.export_only:
-        from keras_srfm.runner import export_from_checkpoint
+        from keras_srfm.training.runner import export_from_checkpoint
 
         path, step = export_from_checkpoint(args.run_dir, args.export_only)
         print(f"srfm train: wrote the step-{step} generator of {args.run_dir} to {path}")
@@ -232,16 +232,16 @@ def run(args: argparse.Namespace) -> int:
 
         jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
         return 0
-    from keras_srfm.checkpoints import DiskFullError
     from keras_srfm.cli import CommandError
+    from keras_srfm.training.checkpoints import DiskFullError
 
     try:
         if run_cfg.train.strategy == "multiworker":
-            from keras_srfm.distributed import run_multiworker
+            from keras_srfm.training.distributed import run_multiworker
 
             run_multiworker(run_cfg, args.run_dir, bench_dir=args.bench_dir)
         else:
-            from keras_srfm.runner import run_training
+            from keras_srfm.training.runner import run_training
 
             run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir, verbose=verbose)
     except DiskFullError as err:

@@ -27,8 +27,8 @@ if sys.argv[1] == "worker":
 import tensorflow as tf  # noqa: E402
 
 from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, TrainConfig  # noqa: E402
-from keras_srfm.runner import RunConfig, run_training  # noqa: E402
 from keras_srfm.training import loss_config_for  # noqa: E402
+from keras_srfm.training.runner import RunConfig, run_training  # noqa: E402
 
 
 def data() -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +66,7 @@ def save(model, path: Path) -> None:
 
 def main() -> None:
     if sys.argv[1] == "worker":
-        from keras_srfm.distributed import run_multiworker
+        from keras_srfm.training.distributed import run_multiworker
 
         out = Path(sys.argv[5])
         model = run_multiworker(run_config(), out / "run", dataset_fn=dataset_fn)

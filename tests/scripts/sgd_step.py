@@ -89,7 +89,7 @@ def jax_step(case: str, work: Path) -> None:
     import jax
     import keras
 
-    from keras_srfm.jax_step import JaxSRFM
+    from keras_srfm.training.jax_step import JaxSRFM
 
     config, g, d, vgg = build(case, work)
     batch = np.load(work / "batch.npz")

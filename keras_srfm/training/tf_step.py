@@ -1,8 +1,8 @@
 """SRFM: the TensorFlow training model; its `train_step` applies Eq. 1 to G and Eq. 5 to D.
 
 Follows the Keras GAN guide (`GAN(keras.Model)` holding both networks, one tape each, own
-`Mean` trackers). The losses come from `keras_srfm.objective.srfm_objective`, the one
-assembly of Eq. 1 that the JAX step (`keras_srfm.jax_step`) uses too; this module supplies
+`Mean` trackers). The losses come from `keras_srfm.training.objective.srfm_objective`, the one
+assembly of Eq. 1 that the JAX step (`keras_srfm.training.jax_step`) uses too; this module supplies
 the `tf.distribute` cross-replica sum, so a step is correct under any strategy (per-example
 losses divided by the *global* batch, layer-wise content losses summed *before* the softmax
 of Eq. 7, and the discriminator's BatchNorm synchronised with `synchronized=True`).
@@ -16,7 +16,13 @@ import keras
 import tensorflow as tf
 
 from keras_srfm.config import VARIANTS, LossConfig, loss_config_for  # noqa: F401  (re-exported)
-from keras_srfm.objective import CrossReplica, batch_psnr, content_taps, log_names, srfm_objective
+from keras_srfm.training.objective import (
+    CrossReplica,
+    batch_psnr,
+    content_taps,
+    log_names,
+    srfm_objective,
+)
 
 # === Training model ===
 

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_srfm.run_setup import (  # noqa: F401  (re-exported: one set of log helpers)
+from keras_srfm.training.run_setup import (  # noqa: F401  (re-exported: one set of log helpers)
     append_csv_row,
     plot_learning_curve,
     read_csv_header,
@@ -45,7 +45,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     """Saves a `tf.train.Checkpoint` (networks, both optimizers, step, Eq. 7 scales) per epoch.
 
     One Keras "epoch" is `TrainConfig.checkpoint_every` steps, so a run killed at any moment
-    loses at most that many steps; `keras_srfm.checkpoints.restore_newest_intact` before
+    loses at most that many steps; `keras_srfm.training.checkpoints.restore_newest_intact` before
     `fit(initial_epoch=...)` resumes it. Put it after the CSV loggers in the callback list.
     """
 

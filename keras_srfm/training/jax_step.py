@@ -1,7 +1,7 @@
 """One SRFM update on the Keras JAX backend, with Keras' stateless API (no TensorFlow).
 
 The lent GPU machines have JAX but no TensorFlow. This module trains the *same* networks
-(`keras_srfm.models`) with the *same* objective (`keras_srfm.objective.srfm_objective`, Eq. 1
+(`keras_srfm.models`) with the *same* objective (`keras_srfm.training.objective.srfm_objective`, Eq. 1
 and Eq. 5) as `SRFM.train_step`, for all five variants: G's gradient comes from Eq. 1 only and
 D's from Eq. 5 only, both from one forward pass (`jax.vjp` with two cotangents, the JAX form
 of the two tapes), each applied by its own optimizer's `stateless_apply`.
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import keras
 
 from keras_srfm.config import LossConfig
-from keras_srfm.objective import (
+from keras_srfm.training.objective import (
     SINGLE_DEVICE,
     CrossReplica,
     content_taps,

@@ -24,15 +24,15 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.callbacks import BenchmarkPSNR, append_csv_row, write_json
-from keras_srfm.checkpoints import (
+from keras_srfm.training.callbacks import BenchmarkPSNR, append_csv_row, write_json
+from keras_srfm.training.checkpoints import (
     DiskFullError,
     is_disk_full,
     list_checkpoints,
     restore_newest_intact,
 )
-from keras_srfm.run_setup import log_resume_changes
-from keras_srfm.runner import (
+from keras_srfm.training.run_setup import log_resume_changes
+from keras_srfm.training.runner import (
     RunConfig,
     build_training_model,
     check_resume_config,
@@ -149,7 +149,7 @@ def _train(
             now = int(step.numpy())
             if bench is not None:
                 bench.on_epoch_end(0, values)  # adds bench_psnr
-            if chief:  # the row first, then the checkpoint (see keras_srfm.callbacks)
+            if chief:  # the row first, then the checkpoint (see keras_srfm.training.callbacks)
                 _log_epoch(run_dir, writer, math.ceil(now / per_epoch) - 1, now, values, time.time() - began)
             manager.save(checkpoint_number=now)
         if chief:

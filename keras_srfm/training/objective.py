@@ -5,7 +5,7 @@
 `L = L_content + lambda L_adv + eta L_point + gamma L_vgg` (Eq. 1, with Eqs. 2-4 and 6-7) and
 of the discriminator loss (Eq. 5), plus the logged values. It is written in `keras.ops` only,
 so `SRFM.train_step` (TensorFlow, any `tf.distribute` strategy) and the JAX step
-(`keras_srfm.jax_step`) run the same code; what differs between them, how a value is summed
+(`keras_srfm.training.jax_step`) run the same code; what differs between them, how a value is summed
 over replicas, is passed in as a `CrossReplica`.
 
 Replica correctness: per-example losses are summed and divided by the *global* batch (the

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from keras_srfm.run_setup import RunStateError  # noqa: F401  (re-exported; shared with the JAX run)
+from keras_srfm.training.run_setup import RunStateError  # noqa: F401  (re-exported; shared with the JAX run)
 
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 STATE_FILE = "checkpoint"

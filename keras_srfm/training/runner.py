@@ -20,14 +20,18 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.callbacks import (
+from keras_srfm.config import GeneratorConfig, TrainConfig
+from keras_srfm.models.discriminator import build_discriminator
+from keras_srfm.models.generator import build_generator, generator_config_of
+from keras_srfm.models.vgg import build_vgg_features
+from keras_srfm.training.callbacks import (
     BenchmarkPSNR,
     HistoryCSV,
     ResumableCheckpoint,
     SRSamples,
     StopAtStep,
 )
-from keras_srfm.checkpoints import (
+from keras_srfm.training.checkpoints import (
     DiskFullError,
     RunStateError,
     clean_interrupted,
@@ -36,11 +40,7 @@ from keras_srfm.checkpoints import (
     restore_newest_intact,
     unreadable_reason,
 )
-from keras_srfm.config import GeneratorConfig, TrainConfig
-from keras_srfm.models.discriminator import build_discriminator
-from keras_srfm.models.generator import build_generator, generator_config_of
-from keras_srfm.models.vgg import build_vgg_features
-from keras_srfm.run_setup import (  # noqa: F401  (RunConfig, check_resume_config: re-exported)
+from keras_srfm.training.run_setup import (  # noqa: F401  (RunConfig, check_resume_config: re-exported)
     RunConfig,
     align_logs,
     check_resume_config,
@@ -48,8 +48,8 @@ from keras_srfm.run_setup import (  # noqa: F401  (RunConfig, check_resume_confi
     log_resume_changes,
     write_json,
 )
-from keras_srfm.schedules import learning_rate_schedule
-from keras_srfm.training import SRFM
+from keras_srfm.training.schedules import learning_rate_schedule
+from keras_srfm.training.tf_step import SRFM
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -163,7 +163,7 @@ def run_training(
     """Trains (or resumes) a run; returns the trained model. See module docstring for files.
 
     A run folder is never reset silently: checkpoints that exist are resumed from (the newest
-    readable one, see `keras_srfm.checkpoints`), or the run refuses with one line. A resumed
+    readable one, see `keras_srfm.training.checkpoints`), or the run refuses with one line. A resumed
     run reads a data stream reseeded from its step, so it sees new patches, not those of
     steps 0, 1, ... again. The Keras dtype policy is restored on return.
 

@@ -1,11 +1,11 @@
-"""`srfm train --backend jax`: the run of `keras_srfm.runner` on the Keras JAX backend, no TensorFlow.
+"""`srfm train --backend jax`: the run of `keras_srfm.training.runner` on the Keras JAX backend, no TensorFlow.
 
-Same `RunConfig`, defaults and run folder as the TensorFlow path (`keras_srfm.run_setup`):
+Same `RunConfig`, defaults and run folder as the TensorFlow path (`keras_srfm.training.run_setup`):
 `config.json`, `resume_log.jsonl`, `history.csv` (one row per checkpoint interval, written
 before its checkpoint), TensorBoard `epoch_*` scalars in `logs/train`, `curve.csv`/`curve.png`
 with `--bench-dir` (the `srfm evaluate` protocol), and `generator.keras`, which loads
 unchanged under TensorFlow. The update is
-`keras_srfm.jax_step.JaxSRFM` (the objective `SRFM.train_step` uses).
+`keras_srfm.training.jax_step.JaxSRFM` (the objective `SRFM.train_step` uses).
 
 Checkpoints are `checkpoints/ckpt-<step>.npz`: every array of the step's state (both
 networks, both optimizers, Eq. 7's rescale), written to a temporary file, fsynced and
@@ -29,8 +29,8 @@ import keras
 import numpy as np
 
 from keras_srfm.config import DataConfig
-from keras_srfm.jax_step import JaxSRFM, State
-from keras_srfm.run_setup import (
+from keras_srfm.training.jax_step import JaxSRFM, State
+from keras_srfm.training.run_setup import (
     RunConfig,
     align_logs,
     append_csv_row,
@@ -40,7 +40,7 @@ from keras_srfm.run_setup import (
     plot_learning_curve,
     write_json,
 )
-from keras_srfm.schedules import learning_rate_schedule
+from keras_srfm.training.schedules import learning_rate_schedule
 
 _NOT_CHECKPOINTED = ("vgg",)  # constant weights, rebuilt from the config
 
@@ -282,7 +282,7 @@ def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: 
         values = {k: float(v) / (step - first) for k, v in sums.items()}
         if bench is not None:
             values["bench_psnr"] = bench.record(state, step, run_dir / "curve.csv")
-        # The row first, then the checkpoint (see keras_srfm.run_setup).
+        # The row first, then the checkpoint (see keras_srfm.training.run_setup).
         append_csv_row(run_dir / "history.csv", {"epoch": interval, "step": step, **values},
                        ["epoch", "step", *sorted(values)])
         scalars.write(interval, values)
