@@ -1,4 +1,5 @@
-"""Writes the Table I reproduction (docs/table1.md) from `srfm evaluate` JSON files.
+"""Writes the Table I reproduction (docs/table1.md) and the README's models table from
+`srfm evaluate` JSON files.
 
 Every number comes from an `evaluation.json` written by `srfm evaluate --metrics
 psnr,ssim,vif,niqe` (each shipped model's, and `benchmarks/results/bicubic_evaluation.json` for
@@ -19,6 +20,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "table1.md"
+README = ROOT / "README.md"
+README_MARKERS = ("<!-- models:begin (tools/table1.py) -->", "<!-- models:end -->")
+# One line per shipped model for the README: what it is for.
+USES = {
+    "srfm_mp": "M_p (Huber only): highest PSNR, smooth; the default",
+    "srfm_pva_vgg34": "M_pva, L_vgg on block3_conv4 (see card)",
+    "srfm_pca": "M_pca: content loss, plain average",
+    "srfm_pcsa": "M_pcσa: content loss, softmax reweighing (Eq. 7)",
+    "srfm_pcsva_vgg34": "M_pcσva, L_vgg on block3_conv4 (see card)",
+    "srfm_real": "not in the paper: for camera photos and JPEGs",
+}
 BICUBIC = ROOT / "benchmarks" / "results" / "bicubic_evaluation.json"
 DATASETS = ("Set5", "Set14", "BSD100", "Urban100")
 # (column title, shipped folder or None for bicubic, paper column, deviation note)
@@ -114,6 +126,38 @@ def card_table(folder: str) -> str:
     return "\n".join(lines)
 
 
+def readme_models() -> str:
+    """The README's models table: Set5 / BSD100 PSNR and BSD100 NIQE of every shipped model."""
+    bicubic = json.loads(BICUBIC.read_text())["datasets"]
+    lines = [
+        "| model | what it is | Set5 PSNR | BSD100 PSNR | BSD100 NIQE (lower is better) |",
+        "|---|---|---|---|---|",
+        f"| bicubic | | {bicubic['Set5']['mean']['psnr']:.2f} | {bicubic['BSD100']['mean']['psnr']:.2f} "
+        f"| {bicubic['BSD100']['mean']['niqe']:.2f} |",
+    ]
+    for name, use in USES.items():
+        path = evaluation_file(name)
+        if not path.is_file():
+            continue
+        ds = json.loads(path.read_text())["datasets"]
+        niqe = ds["BSD100"]["mean"].get("niqe")
+        lines.append(
+            f"| [`{name}`](exported_models/{name}/MODEL_CARD.md) | {use} | {ds['Set5']['mean']['psnr']:.2f} "
+            f"| {ds['BSD100']['mean']['psnr']:.2f} | {niqe:.2f} |" if niqe is not None else
+            f"| [`{name}`](exported_models/{name}/MODEL_CARD.md) | {use} | {ds['Set5']['mean']['psnr']:.2f} "
+            f"| {ds['BSD100']['mean']['psnr']:.2f} | - |"
+        )
+    return "\n".join(lines)
+
+
+def render_readme() -> str:
+    text = README.read_text()
+    begin, end = README_MARKERS
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{readme_models()}\n{end}{tail}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
@@ -122,14 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.card:
         print(card_table(args.card))
         return 0
-    text = render()
+    pages = {PAGE: render(), README: render_readme()}
     if args.check:
-        if not PAGE.is_file() or PAGE.read_text() != text:
-            print(f"{PAGE} is stale: run python tools/table1.py", file=sys.stderr)
+        stale = [str(path) for path, text in pages.items() if not path.is_file() or path.read_text() != text]
+        if stale:
+            print(f"{', '.join(stale)} stale: run python tools/table1.py", file=sys.stderr)
             return 1
         return 0
-    PAGE.write_text(text)
-    print(f"wrote {PAGE}")
+    for path, text in pages.items():
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 
