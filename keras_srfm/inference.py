@@ -626,12 +626,11 @@ def load_upscaler(
 
 
 def load_keras_generator(path: str | os.PathLike) -> Any:
-    """Loads a `.keras` generator in safe mode (its custom layers are registered by import)."""
-    import keras
+    """Loads a `.keras` generator in safe mode (`keras_srfm.models.generator`; Keras is imported
+    only here, so that `srfm upscale --help` stays fast)."""
+    from keras_srfm.models.generator import load_keras_generator as load
 
-    import keras_srfm.models.layers  # noqa: F401  (registers MeanShift, DepthToSpace, ScaledHeNormal)
-
-    return keras.saving.load_model(os.fspath(path), compile=False)
+    return load(path)
 
 
 # === Image I/O ===

@@ -48,7 +48,7 @@ def convert_to_tflite(
     import keras
     import tensorflow as tf
 
-    from keras_srfm.inference import load_keras_generator
+    from keras_srfm.models.generator import load_keras_generator
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import keras
@@ -89,3 +90,9 @@ def generator_config_of(model: keras.Model) -> GeneratorConfig:
     scale = math.prod(layer.block_size for layer in ups)
     mean = next(layer for layer in model.layers if isinstance(layer, MeanShift)).rgb_mean
     return GeneratorConfig(num_blocks=blocks, filters=convs[0].filters, scale=scale, rgb_mean=mean)
+
+
+def load_keras_generator(path: str | os.PathLike) -> keras.Model:
+    """Loads a `.keras` generator in safe mode, not compiled (its custom layers are registered
+    by `keras_srfm.models.layers`, which this module imports)."""
+    return keras.saving.load_model(os.fspath(path), compile=False)
