@@ -67,7 +67,9 @@ def test_every_option_has_help_with_its_default():
 
 
 def test_missing_extra_names_the_pip_command(capsys, monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # import fails as if not installed
+    # Import fails as if not installed, also for submodules an earlier test imported.
+    for name in [m for m in sys.modules if m.startswith("ai_edge_litert.")] + ["ai_edge_litert"]:
+        monkeypatch.setitem(sys.modules, name, None)
     model = tmp_path / "m.tflite"
     model.write_bytes(b"")
     (tmp_path / "hr").mkdir()
