@@ -94,7 +94,8 @@ def architecture_difference(a: Any, b: Any) -> str | None:
     """The first difference between two models' layers or weight shapes, or None.
 
     Args:
-        a, b: keras.Model.
+        a: keras.Model.
+        b: keras.Model.
 
     Returns:
         str describing the first mismatch (one line), or None when the architectures agree.
@@ -139,7 +140,8 @@ def blend_generators(a: Any, b: Any, alpha: float, name: str | None = None) -> A
     """A new generator with A's architecture and the interpolated weights of A and B.
 
     Args:
-        a, b: keras.Model generators of the same architecture.
+        a: keras.Model. Generator A.
+        b: keras.Model. Generator B, of the same architecture as A.
         alpha: float in [0, 1]. 0 gives A's weights, 1 gives B's.
         name: str or None. Name of the new model. Defaults to A's.
 
@@ -176,7 +178,9 @@ def blend_upscaler(model_a: str, model_b: str, alpha: float, **kwargs: Any) -> A
     """A `KerasUpscaler` of the blend, for `srfm upscale --blend A B --alpha X`.
 
     Args:
-        model_a, model_b, alpha: see `BlendConfig`.
+        model_a: str. See `BlendConfig`.
+        model_b: str. See `BlendConfig`.
+        alpha: float. See `BlendConfig`.
         **kwargs: `KerasUpscaler` options (tile_size, tile_overlap, jit_compile).
     """
     from keras_srfm.inference import KerasUpscaler
@@ -216,7 +220,8 @@ def sweep(
     """Evaluates the blend at each alpha on each test set (the blend curve).
 
     Args:
-        model_a, model_b: paths or shipped names of the two generators.
+        model_a: str. Path or shipped name of generator A.
+        model_b: str. Path or shipped name of generator B.
         alphas: floats in [0, 1].
         sources: test sets (`evaluation.folder_source` / `tfds_source`).
         metrics: names from `evaluation.METRICS`. Defaults to PSNR and NIQE.
