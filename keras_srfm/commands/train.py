@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
     run_cfg = check_inputs(args)
     if run_cfg.train.backend == "jax":
-        from keras_srfm import jax_run
+        from keras_srfm.training import jax_run
 
         jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
         return 0
