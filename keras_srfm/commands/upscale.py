@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -135,15 +134,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_output_dir(path: Path) -> None:
-    from keras_srfm.cli import CommandError
+    """The output folder can be written (the probe `srfm evaluate` uses for its outputs)."""
+    from keras_srfm.evaluation import check_writable
 
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".srfm-write-test-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise CommandError(f"output folder {path} is not writable ({err.strerror or err})") from err
+    check_writable(path, folder=True, flag="--output-dir")
 
 
 def _output_path(relative: Path, args: argparse.Namespace) -> Path:
