@@ -3,7 +3,7 @@
 `exported_models/` at the top of the source tree is the source of truth. Building a wheel (or
 `pip install .`) copies, for every model folder found there (`<name>/<name>.keras`), the files
 named by `keras_srfm.presets.WHEEL_FILES` (the `.keras` generator, its `.tflite`, the model
-card and `evaluation.json`) and the `DEFAULT` marker into `keras_srfm/exported_models/` of the
+card, `evaluation.json` and `recipe.json`) and the `DEFAULT` marker into `keras_srfm/exported_models/` of the
 wheel, where `keras_srfm.presets` finds them. The SavedModels stay out; see docs/install.md.
 An editable install needs no copy: it reads the source tree's folder.
 """

@@ -244,8 +244,11 @@ def _one_line(err: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "prepare"):  # a command that reads more settings (srfm train --config)
+            args = args.prepare(args, argv)
         with quiet_tensorflow(args.show_tf_logs):
             return int(args.func(args) or 0)
     except (CommandError, ValueError, FileNotFoundError, NotADirectoryError) as err:

@@ -297,6 +297,9 @@ class TrainConfig(_Config):
     # 1e-7 epsilon silently cut 97% of the generator's Adam steps ~10x (measured on the M_p run).
     adam_epsilon: float = 1e-12
     decay_start: int = 0  # step from which decay_every counts (lets a resumed run start decaying)
+    # Explicit decay steps (each multiplies the rate by decay_factor); when given they replace
+    # decay_every / decay_start, e.g. the uneven 40k, 64k of the shipped GPU phases.
+    decay_at: tuple[int, ...] = ()
     warmup_steps: int = 0  # linear rate ramp of a fresh optimizer (fine-tuning with init_from)
     checkpoint_every: int = 200  # steps; also the Keras "epoch" length
     eval_every: int = 0  # steps between Set5-style validation runs (0 = only at checkpoints)
@@ -327,6 +330,8 @@ class TrainConfig(_Config):
             )
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0. Received: warmup_steps={self.warmup_steps}")
+        if any(b < 1 for b in self.decay_at) or list(self.decay_at) != sorted(set(self.decay_at)):
+            raise ValueError(f"decay_at must be increasing steps >= 1. Received: decay_at={self.decay_at}")
         if self.keep_checkpoints < 1:
             raise ValueError(f"keep_checkpoints must be >= 1. Received: keep_checkpoints={self.keep_checkpoints}")
         self._check_choices()

@@ -287,7 +287,6 @@ NIQE_PARAMS_SHA256 = "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d736
 NIQE_BLOCK = 96  # block edge of the release (and of its pristine model), no overlap
 _NIQE_FEATURES = 18  # per scale: GGD (2) + 4 orientations x AGGD of pair products (4 each)
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))  # horizontal, vertical, two diagonals
-_REPO_ROOT = Path(__file__).resolve().parents[1]
 _MSCN_ZERO = 1e-9  # grey levels; far above the filter's rounding, far below any real contrast
 
 
@@ -348,8 +347,9 @@ def niqe_params_path() -> Path:
     explicit = os.environ.get(NIQE_PARAMS_ENV)
     if explicit:
         return Path(explicit).expanduser()
-    data_dir = Path(os.environ.get("SRFM_DATA_DIR", _REPO_ROOT.parent / "shared" / "data"))
-    default = data_dir.parent / "metrics" / NIQE_PARAMS_FILE
+    from keras_srfm.presets import data_root
+
+    default = data_root().parent / "metrics" / NIQE_PARAMS_FILE
     cached = _keras_cache_path()
     return cached if not default.is_file() and cached.is_file() else default
 

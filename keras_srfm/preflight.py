@@ -51,10 +51,19 @@ def reachable(host: str, port: int = 443, timeout: float = NETWORK_TIMEOUT_S) ->
 # === Stage 1: no TensorFlow ===
 
 
-def check_data_quick(sources: Sequence[str]) -> None:
-    """Each source is a folder holding image files, or a well-formed TFDS name."""
+def check_data_quick(sources: Sequence[str], backend: str = "tensorflow") -> None:
+    """Each source is a folder holding image files, or a well-formed TFDS name; a
+    `srfm degrade --copies` set (HR/ + LR/ pairs) only for the JAX path, which reads its pairs
+    (tf.data would take its LR copies for HR images)."""
+    from keras_srfm.commands.degrade import is_training_set
+
     for spec in sources:
         path = Path(spec).expanduser()
+        if path.is_dir() and is_training_set(path) and backend != "jax":
+            raise PreflightError(
+                f"--data {spec} is a `srfm degrade --copies` set (HR/ + LR/): train on its pairs with "
+                "--backend jax"
+            )
         if path.is_dir():
             if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*")):
                 raise PreflightError(
@@ -71,6 +80,9 @@ def check_files_quick(
 ) -> None:
     """The files and folders named by options exist (loadability is checked in stage 2)."""
     if init_from:
+        from keras_srfm.presets import resolve_weights
+
+        init_from = resolve_weights(init_from)
         if not Path(init_from).is_file():
             raise FileNotFoundError(f"--init-from file not found: {init_from}")
         if not init_from.endswith((".keras", ".weights.h5")):

@@ -34,7 +34,7 @@ MODELS_DIR_ENV = "SRFM_MODELS_DIR"
 DEFAULT_FILE = "DEFAULT"
 CARD_FILE = "MODEL_CARD.md"
 # Files of a model folder that a wheel carries (the SavedModel `1/` is left out: see docs/install.md).
-WHEEL_FILES = ("{name}.keras", "{name}*.tflite", CARD_FILE, "evaluation.json")
+WHEEL_FILES = ("{name}.keras", "{name}*.tflite", CARD_FILE, "evaluation.json", "recipe.json")
 RESIZE_METHODS = ("bicubic", "nearest")
 # The paper's order of its models (Table I, Fig. 3): how shipped variants are listed.
 PAPER_ORDER = ("mp", "pva", "pca", "pcsa", "pcsva")
@@ -60,6 +60,12 @@ class ShippedModel:
     keras_file: Path
     tflite_file: Path | None
     saved_model: Path | None
+
+
+def data_root() -> Path:
+    """The data folder (`benchmarks/`, `train/`, `samples/`): env `SRFM_DATA_DIR`, else
+    `../shared/data` beside the repository (a source checkout's layout)."""
+    return Path(os.environ.get("SRFM_DATA_DIR", PACKAGE_DIR.parent.parent / "shared" / "data"))
 
 
 def models_root() -> Path:
@@ -180,6 +186,18 @@ def resolve_model(spec: str | os.PathLike, root: str | os.PathLike | None = None
     if looks_like_name(text):
         return get_model(text, root).keras_file
     raise FileNotFoundError(f"model not found: {path}")
+
+
+def resolve_weights(spec: str) -> str:
+    """A generator to start training from (`--init-from`): an existing file as given, else a
+    shipped model's `.keras` file by name.
+
+    Raises:
+        FileNotFoundError: neither a file nor a shipped name (the message lists the names).
+    """
+    if Path(spec).expanduser().exists() or not looks_like_name(spec):
+        return spec
+    return str(get_model(spec).keras_file)
 
 
 def _url_and_hash(url: str, file_hash: str | None) -> tuple[str, str | None]:

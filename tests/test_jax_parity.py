@@ -10,6 +10,7 @@ Keras backend, so the JAX side runs in a subprocess (`KERAS_BACKEND=jax`, Tensor
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -101,16 +102,30 @@ def test_a_wrong_objective_is_far_outside_the_tolerance(steps: dict) -> None:
 
 
 @pytest.mark.slow
-def test_jax_training_imports_without_tensorflow() -> None:
-    """The JAX step and tools/train_jax.py load where only JAX is installed (the lent GPUs)."""
+def test_srfm_train_backend_jax_runs_without_tensorflow(tmp_path) -> None:
+    """`srfm train --backend jax --config RECIPE` trains (with a learning curve) where only JAX is
+    installed, as on the lent GPU machines: TensorFlow is hidden from the process."""
+    from PIL import Image
+
     root = Path(__file__).parents[1]
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    yy, xx = np.mgrid[0:64, 0:72]
+    for i in range(2):
+        img = (127 + 120 * np.sin((xx * (i + 1) + yy) / 5.0))[..., None] * np.array([1.0, 0.8, 0.6])
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"img{i}.png")
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"phases": [{"name": "gpu", "srfm_train": [{
+        "backend": "jax", "variant": "pcsa", "data": [str(folder)], "bench_dir": str(folder), "blocks": 1,
+        "filters": 8, "batch_size": 2, "lr_patch": 12, "checkpoint_every": 2, "steps": 2}]}]}))
     code = (
-        f"import sys, runpy; sys.path[:0] = [{str(SCRIPT.parent)!r}, {str(root)!r}]\n"
+        f"import sys; sys.path[:0] = [{str(SCRIPT.parent)!r}, {str(root)!r}]\n"
         "from sgd_step import HideTensorFlow; sys.meta_path.insert(0, HideTensorFlow())\n"
-        "import keras_srfm.training.jax_step\n"
-        f"sys.argv = ['train_jax.py', '--help']; runpy.run_path({str(root / 'tools' / 'train_jax.py')!r}, run_name='__main__')\n"
+        "from keras_srfm.cli import main\n"
+        f"sys.exit(main(['train', '--config', {str(recipe)!r}, '--run-dir', {str(tmp_path / 'run')!r}]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "--variant" in out.stdout and "tensorflow" not in out.stderr.lower()
+    assert "tensorflow" not in out.stderr.lower()
+    assert (tmp_path / "run" / "generator.keras").is_file() and (tmp_path / "run" / "curve.csv").is_file()

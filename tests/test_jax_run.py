@@ -52,6 +52,31 @@ def test_patch_pool_draws_the_same_batches_for_an_interval(image_folder):
     assert np.abs(hr.reshape(8, 4, 8, 4, 3).mean(axis=(1, 3)) - lr).mean() < 0.05
 
 
+def test_patch_pool_reads_the_pairs_of_a_degrade_set_and_tensorflow_refuses_it(tmp_path):
+    """A `srfm degrade --copies` folder (HR/ + LR/<stem>_<k>) gives its own LR copies, each with
+    its HR; the tf.data path, which would take the LR files for HR images, refuses it."""
+    from keras_srfm import preflight
+    from keras_srfm.config import DataConfig
+    from keras_srfm.training.jax_run import PatchPool
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "set" / "HR").mkdir(parents=True)
+    (tmp_path / "set" / "LR").mkdir()
+    hr = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    lrs = [rng.integers(0, 256, (16, 12, 3), dtype=np.uint8) for _ in range(2)]
+    Image.fromarray(hr).save(tmp_path / "set" / "HR" / "a.png")
+    for k, lr in enumerate(lrs):
+        Image.fromarray(lr).save(tmp_path / "set" / "LR" / f"a_{k}.png")
+    pool = PatchPool(DataConfig(sources=(str(tmp_path / "set"),), batch_size=2, lr_patch=8))
+    assert len(pool.images[0]) == 2
+    for (big, small), lr in zip(pool.images[0], lrs):
+        np.testing.assert_array_equal(big, hr)
+        np.testing.assert_array_equal(small, lr)  # the prepared copy, not a bicubic of the HR
+    preflight.check_data_quick([str(tmp_path / "set")], backend="jax")
+    with pytest.raises(preflight.PreflightError, match="train on its pairs with --backend jax"):
+        preflight.check_data_quick([str(tmp_path / "set")], backend="tensorflow")
+
+
 def test_checkpoints_restore_the_newest_readable(tmp_path):
     import jax.numpy as jnp
 

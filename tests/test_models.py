@@ -164,7 +164,7 @@ def test_vgg_imagenet_offline_error_is_clear(monkeypatch):
 
 @pytest.mark.parametrize("block_size", [2, 3])
 def test_depth_to_space_ops_matches_tensorflow(block_size):
-    # The keras.ops path serves the JAX backend (tools/train_jax.py); it must be TF's DCR order.
+    # The keras.ops path serves the JAX backend (srfm train --backend jax); it must be TF's DCR order.
     import tensorflow as tf
 
     from keras_srfm.models.layers import depth_to_space

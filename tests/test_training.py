@@ -210,7 +210,24 @@ def test_learning_rate_schedule_decays_from_decay_start():
     schedule = learning_rate_schedule(1e-4, train)
     rates = [float(schedule(step)) for step in (0, 399, 400, 699, 700, 999)]
     np.testing.assert_allclose(rates, [1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5, 2.5e-5], rtol=1e-6)
-    assert learning_rate_schedule(1e-4, TrainConfig(steps=100, decay_every=300)) == 1e-4
+    constant = learning_rate_schedule(1e-4, TrainConfig(steps=100, decay_every=300))
+    # A schedule object even when constant (a float rate is one more optimizer variable).
+    assert isinstance(constant, keras.optimizers.schedules.LearningRateSchedule)
+    assert [float(constant(step)) for step in (0, 99)] == [float(np.float32(1e-4))] * 2
+
+
+def test_learning_rate_schedule_decays_at_given_steps():
+    from keras_srfm.training.runner import learning_rate_schedule
+
+    # decay_at replaces decay_every / decay_start (the uneven milestones of the shipped GPU phases).
+    train = TrainConfig(steps=1000, decay_every=300, decay_factor=0.5, decay_at=(400, 900))
+    schedule = learning_rate_schedule(1e-4, train)
+    rates = [float(schedule(step)) for step in (0, 399, 400, 899, 900, 999)]
+    np.testing.assert_allclose(rates, [1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5, 2.5e-5], rtol=1e-6)
+    assert TrainConfig.from_dict(json.loads(train.to_json())).decay_at == (400, 900)
+    for bad in ((0,), (500, 400), (400, 400)):
+        with pytest.raises(ValueError, match="decay_at"):
+            TrainConfig(decay_at=bad)
 
 
 def test_learning_rate_schedule_warms_up_then_decays():

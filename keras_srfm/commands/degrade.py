@@ -101,6 +101,11 @@ def list_hr(folder: str) -> list[Path]:
     return files
 
 
+def is_training_set(folder: str | os.PathLike) -> bool:
+    """True for a folder laid out by `--copies` (HR/ and LR/ sub-folders)."""
+    return (Path(folder) / "HR").is_dir() and (Path(folder) / "LR").is_dir()
+
+
 def training_pairs(folder: str | os.PathLike) -> list[tuple[Path, list[Path]]]:
     """Reads a training layout written with `--copies`: (HR file, its LR copies) per image.
 
@@ -112,7 +117,7 @@ def training_pairs(folder: str | os.PathLike) -> list[tuple[Path, list[Path]]]:
     """
     root = Path(folder)
     hr_dir, lr_dir = root / "HR", root / "LR"
-    if not hr_dir.is_dir() or not lr_dir.is_dir():
+    if not is_training_set(root):
         raise FileNotFoundError(f"{root} is not a `srfm degrade --copies` folder (needs HR/ and LR/)")
     copies: dict[str, list[Path]] = {}
     for path in sorted(lr_dir.iterdir()):

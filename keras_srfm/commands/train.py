@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -28,6 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(data, VGG19 weights, --init-from, an existing run's configuration) is checked before "
         "the run folder is created or changed.",
     )
+    p.add_argument("--config", default=None, metavar="RECIPE",
+                   help="take the settings of a recipe.json phase (a file, or a shipped model's name, e.g. "
+                        "srfm_pcsa); options given here win, and --steps N stops the phase at step N "
+                        "(default: none)")
+    p.add_argument("--phase", default=None,
+                   help="which phase of --config (default: its last phase that srfm train can rerun)")
     p.add_argument("--variant", default=TrainConfig.variant, choices=list(VARIANTS),
                    help="loss combination of Sec. V-B; pva and pcsva need the ImageNet VGG19 weights "
                         "(the paper's final model is pcsva)")
@@ -54,6 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="learning-rate factor per decay (paper: 0.1)")
     p.add_argument("--decay-start", type=int, default=TrainConfig.decay_start,
                    help="step from which --decay-every counts; may change when resuming a run")
+    p.add_argument("--decay-at", type=int, nargs="+", default=list(TrainConfig.decay_at), metavar="STEP",
+                   help="decay at these steps instead of every --decay-every steps (default: none)")
     p.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps,
                    help="linear rate warm-up of a fresh optimizer, e.g. when fine-tuning with --init-from")
     p.add_argument("--adam-epsilon", type=float, default=TrainConfig.adam_epsilon,
@@ -80,7 +89,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="where the discriminator's feature taps sit relative to BatchNorm")
     p.add_argument("--huber-delta", type=float, default=1.0,
                    help="delta of the Huber point loss (Eq. 2) on [0, 1] images")
-    p.add_argument("--jit", action="store_true", help="XLA-compile the train step (jit_compile=True)")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=TrainConfig.jit_compile,
+                   help="XLA-compile the train step (jit_compile=True)")
     p.add_argument("--mixed-precision", default=TrainConfig.mixed_precision,
                    choices=TrainConfig.choices("mixed_precision"),
                    help="compute dtype (variables and losses stay float32)")
@@ -89,9 +99,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "no TensorFlow needed; folders of HR images as --data; the same run folder)")
     p.add_argument("--strategy", default=TrainConfig.strategy, choices=TrainConfig.choices("strategy"),
                    help="tf.distribute strategy: one device, all local GPUs, TF_CONFIG workers, or a TPU")
-    p.add_argument("--ema", action="store_true", help="keep an EMA of generator weights and export it")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=TrainConfig.use_ema,
+                   help="keep an EMA of generator weights and export it")
     p.add_argument("--init-from", default=None,
-                   help="start G from these weights (.keras or .weights.h5; default: random init)")
+                   help="start G from these weights: a .keras or .weights.h5 file, or a shipped model's name "
+                        "(default: random init)")
     p.add_argument("--bench-dir", default=None,
                    help="folder of HR images (e.g. Set5/HR) for a Y-PSNR learning curve at each checkpoint "
                         "(default: no curve)")
@@ -100,7 +112,54 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--export-only", default=None, metavar="FILE.keras",
                    help="write the generator of --run-dir's latest checkpoint to FILE.keras and exit "
                         "(safe while that run is training)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, prepare=functools.partial(with_recipe, p))
+
+
+# Options a recipe may not set: where this run goes and what this command does.
+_NOT_IN_RECIPES = ("config", "phase", "run_dir", "export_only", "verbose", "help")
+
+
+def with_recipe(p: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> argparse.Namespace:
+    """`--config`: `args.calls`, one namespace per `srfm train` call of the recipe's phase.
+
+    Each call takes the recipe's values, except for the options given on the command line
+    (found by parsing `argv` again with a marker as every default). Without `--config`,
+    `args.calls` is `[args]`.
+    """
+    if not args.config:
+        args.calls = [args]
+        return args
+    from keras_srfm.training.recipe import RecipeError, phase_calls, stop_calls
+
+    explicit = _explicit_options(p, argv)
+    name, calls = phase_calls(args.config, args.phase)
+    known = {a.dest for a in p._actions} - set(_NOT_IN_RECIPES)
+    unknown = sorted({key for call in calls for key in call} - known)
+    if unknown:
+        raise RecipeError(f"--config {args.config}: {', '.join(unknown)} is not an option of srfm train")
+    steps = args.steps if "steps" in explicit else None
+    namespaces = []
+    for call in stop_calls(calls, steps):
+        values = {k: v for k, v in call.items() if k not in explicit or k == "steps"}
+        namespaces.append(argparse.Namespace(**{**vars(args), **values}))
+    print(f"srfm train: phase {name!r} of {args.config}: {len(namespaces)} call(s), "
+          f"to step {namespaces[-1].steps}", flush=True)
+    args.calls = namespaces
+    return args
+
+
+def _explicit_options(p: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The options of `srfm train` given in `argv` (argparse keeps no record of it)."""
+    unset = object()
+    saved = {a.dest: a.default for a in p._actions}
+    # An append action needs a list-like default; --data's None already means "not given".
+    markers = {a.dest: (None if a.default is None else unset) for a in p._actions}
+    p.set_defaults(**markers)
+    try:
+        probe, _ = p.parse_known_args(argv[argv.index("train") + 1 :] if "train" in argv else argv)
+    finally:
+        p.set_defaults(**saved)
+    return {k for k, v in vars(probe).items() if k in markers and v is not unset and v is not None}
 
 
 def _rgb_mean_from_stats(path: str) -> tuple[float, ...]:
@@ -135,6 +194,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "train": TrainConfig(
             variant=args.variant, steps=args.steps, g_learning_rate=args.g_lr, d_learning_rate=args.d_lr,
             decay_every=args.decay_every, decay_factor=args.decay_factor, decay_start=args.decay_start,
+            decay_at=tuple(args.decay_at),
             warmup_steps=args.warmup_steps,
             adam_epsilon=args.adam_epsilon, checkpoint_every=args.checkpoint_every,
             keep_checkpoints=args.keep_checkpoints, use_ema=args.ema,
@@ -171,7 +231,7 @@ def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
 
     configs = configs_from_args(args)
     preflight.check_files_quick(args.init_from, args.stats, configs["loss"].vgg_weights, args.bench_dir)
-    preflight.check_data_quick(configs["data"].sources)
+    preflight.check_data_quick(configs["data"].sources, configs["train"].backend)
     preflight.check_vgg_quick(configs["loss"])
 
     from keras_srfm.training.run_setup import RunConfig, check_resume_config
@@ -226,12 +286,26 @@ def run(args: argparse.Namespace) -> int:
     verbose = _keras_verbosity(args.verbose)
     if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
+    from keras_srfm.training.run_setup import newest_checkpoint_step
+
+    calls = getattr(args, "calls", [args])
+    done = newest_checkpoint_step(Path(args.run_dir))
+    # A recipe's later calls resume the run with their schedule changes; calls already past
+    # (an interrupted `--config` run started again) are skipped, not replayed.
+    todo = [c for c in calls if c.steps > done] or calls[-1:]
+    for call in todo:
+        _train(call, verbose)
+    return 0
+
+
+def _train(args: argparse.Namespace, verbose: int | str) -> None:
+    """One `srfm train` run (or resume) of `args`."""
     run_cfg = check_inputs(args)
     if run_cfg.train.backend == "jax":
         from keras_srfm.training import jax_run
 
         jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
-        return 0
+        return
     from keras_srfm.cli import CommandError
     from keras_srfm.training.checkpoints import DiskFullError
 
@@ -246,4 +320,3 @@ def run(args: argparse.Namespace) -> int:
             run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir, verbose=verbose)
     except DiskFullError as err:
         raise CommandError(str(err)) from err
-    return 0

@@ -44,9 +44,9 @@ Upscaler = Callable[[np.ndarray], np.ndarray]
 def default_hr_dir() -> Path | None:
     """BSD100's HR folder of the benchmark data (`$SRFM_DATA_DIR/benchmarks/BSD100/HR`, the
     variable defaulting to `../shared/data` beside the repository), or None if absent."""
-    root = Path(__file__).resolve().parents[2]
-    data = Path(os.environ.get("SRFM_DATA_DIR", root.parent / "shared" / "data"))
-    folder = data / "benchmarks" / "BSD100" / "HR"
+    from keras_srfm.presets import data_root
+
+    folder = data_root() / "benchmarks" / "BSD100" / "HR"
     return folder if folder.is_dir() else None
 
 

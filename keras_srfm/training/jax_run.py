@@ -75,16 +75,10 @@ class PatchPool:
     """
 
     def __init__(self, data: DataConfig) -> None:
-        from keras_srfm.evaluation import degrade, folder_source
-
         self.data = data
         self.images: list[list[tuple[np.ndarray, np.ndarray]]] = []
         for spec in data.sources:
-            pairs = []
-            for image in folder_source(spec).images():
-                if min(image.hr.shape[:2]) >= data.hr_patch:
-                    hr, lr = degrade(image.hr, data.scale)
-                    pairs.append((hr, lr))
+            pairs = [(hr, lr) for hr, lr in _source_pairs(spec, data.scale) if min(hr.shape[:2]) >= data.hr_patch]
             if not pairs:
                 raise ValueError(f"--data {spec}: no image of at least {data.hr_patch} px")
             self.images.append(pairs)
@@ -108,6 +102,30 @@ class PatchPool:
                 lr[j] = _dihedral(small[y : y + p, x : x + p], k, flip)
                 hr[j] = _dihedral(big[s * y : s * (y + p), s * x : s * (x + p)], k, flip)
             yield lr.astype("float32") / 255.0, hr.astype("float32") / 255.0
+
+
+def _source_pairs(spec: str, scale: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(HR, LR) uint8 pairs of one `--data` folder: HR images with their MATLAB-bicubic LR (the
+    benchmark `degrade`), or the prepared pairs of a `srfm degrade --copies` set (each HR once
+    per LR copy)."""
+    from keras_srfm.commands.degrade import is_training_set, training_pairs
+    from keras_srfm.evaluation import degrade, folder_source
+
+    if not is_training_set(spec):
+        for image in folder_source(spec).images():
+            yield degrade(image.hr, scale)
+        return
+    from PIL import Image
+
+    for hr_path, lr_paths in training_pairs(spec):
+        with Image.open(hr_path) as img:
+            hr = np.asarray(img.convert("RGB"))
+        for lr_path in lr_paths:
+            with Image.open(lr_path) as img:
+                lr = np.asarray(img.convert("RGB"))
+            if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
+                raise ValueError(f"--data {spec}: {lr_path.name} is not 1/{scale} of {hr_path.name}")
+            yield hr, lr
 
 
 def _dihedral(patch: np.ndarray, k: int, flip: int) -> np.ndarray:

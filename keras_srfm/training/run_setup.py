@@ -60,10 +60,11 @@ class RunConfig:
 _RESUMABLE_CHANGES = {
     ("train", key)
     for key in ("steps", "eval_every", "keep_checkpoints", "g_learning_rate", "d_learning_rate",
-                "decay_every", "decay_factor", "decay_start", "adam_epsilon", "warmup_steps")
+                "decay_every", "decay_factor", "decay_start", "decay_at", "adam_epsilon", "warmup_steps")
 }
 # What runs whose config.json predates a key actually used.
-_DEFAULTS = {("train", "backend"): "tensorflow", ("train", "adam_epsilon"): 1e-7, ("train", "decay_start"): 0, ("train", "warmup_steps"): 0}
+_DEFAULTS = {("train", "backend"): "tensorflow", ("train", "adam_epsilon"): 1e-7, ("train", "decay_start"): 0, ("train", "warmup_steps"): 0,
+             ("train", "decay_at"): []}
 
 
 def check_resume_config(run_dir: Path, run: RunConfig) -> list[str]:
@@ -88,6 +89,17 @@ def check_resume_config(run_dir: Path, run: RunConfig) -> list[str]:
     return changes
 
 
+def newest_checkpoint_step(run_dir: Path) -> int:
+    """The step of the newest checkpoint file in `run_dir/checkpoints` (0 when none), for either
+    backend: both name them `ckpt-<step>` (`.index` for TensorFlow, `.npz` for JAX)."""
+    steps = [0]
+    for path in (run_dir / "checkpoints").glob("ckpt-*"):
+        stem = path.name[len("ckpt-"):].split(".")[0]
+        if stem.isdigit() and path.suffix in (".index", ".npz"):
+            steps.append(int(stem))
+    return max(steps)
+
+
 def log_resume_changes(run_dir: Path, step: int, changes: list[str]) -> None:
     """Prints the settings changed on resume and appends them to `resume_log.jsonl`."""
     if not changes:
@@ -98,7 +110,11 @@ def log_resume_changes(run_dir: Path, step: int, changes: list[str]) -> None:
 
 
 def load_generator_weights(generator: Any, path: str) -> None:
-    """Starts from trained generator weights (`.keras` model or `.weights.h5`), any backend."""
+    """Starts from trained generator weights (`.keras` model or `.weights.h5`, or a shipped
+    model's name), any backend."""
+    from keras_srfm.presets import resolve_weights
+
+    path = resolve_weights(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"--init-from file not found: {path}")
     import keras

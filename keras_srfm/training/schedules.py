@@ -1,4 +1,4 @@
-"""Learning-rate schedules (backend-neutral: `srfm train` and `tools/train_jax.py` share them)."""
+"""Learning-rate schedules (backend-neutral: both backends of `srfm train` use them)."""
 
 from __future__ import annotations
 
@@ -47,19 +47,28 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
 def staircase(
     rate: float, boundaries: list[int], factor: float, warmup_steps: int = 0
-) -> float | keras.optimizers.schedules.LearningRateSchedule:
+) -> keras.optimizers.schedules.LearningRateSchedule:
     """`rate * factor**k` from the k-th boundary on (the decay starts *at* the boundary), after a
-    linear warm-up over the first `warmup_steps` steps (none when 0)."""
+    linear warm-up over the first `warmup_steps` steps (none when 0).
+
+    Always a schedule object, never a bare float: Keras gives an optimizer with a float rate one
+    more variable, so a run resumed with a decay added (a recipe's later call) could not restore
+    the checkpoint of its constant-rate start.
+    """
     schedule: float | keras.optimizers.schedules.LearningRateSchedule = rate
     if boundaries:
         values = [rate * factor**k for k in range(len(boundaries) + 1)]
         # PiecewiseConstantDecay keeps a value while step <= boundary, hence the - 1.
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay([b - 1 for b in boundaries], values)
-    return LinearWarmup(schedule, warmup_steps) if warmup_steps else schedule
+    return LinearWarmup(schedule, max(warmup_steps, 1))  # 1: no ramp (a factor of 1 from step 0)
 
 
-def learning_rate_schedule(rate: float, train: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """Staircase decay by `decay_factor` every `decay_every` steps counted from `decay_start`,
-    after a linear warm-up over the optimizer's first `warmup_steps` steps (if any)."""
-    boundaries = list(range(train.decay_start + train.decay_every, train.steps, train.decay_every))
+def learning_rate_schedule(rate: float, train: TrainConfig) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Staircase decay by `decay_factor` at each step of `decay_at`, or (when it is empty) every
+    `decay_every` steps counted from `decay_start`, after a linear warm-up over the optimizer's
+    first `warmup_steps` steps (if any)."""
+    if train.decay_at:
+        boundaries = [b for b in train.decay_at if b < train.steps]
+    else:
+        boundaries = list(range(train.decay_start + train.decay_every, train.steps, train.decay_every))
     return staircase(rate, boundaries, train.decay_factor, train.warmup_steps)
