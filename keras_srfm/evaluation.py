@@ -152,7 +152,7 @@ def read_hr(path: str | os.PathLike) -> EvalImage:
     Raises:
         ValueError: one line naming the file, if it cannot be decoded.
     """
-    from keras_srfm.inference import read_image
+    from keras_srfm.image_io import read_image
 
     path = Path(path)
     try:
@@ -220,7 +220,7 @@ def paired_folder_source(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike) -
         pairs.append((hr_path, found[0]))
 
     def images() -> Iterator[EvalImage]:
-        from keras_srfm.inference import read_image
+        from keras_srfm.image_io import read_image
 
         for hr_path, lr_path in pairs:
             image = read_hr(hr_path)

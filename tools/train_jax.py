@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras_srfm.models.layers  # noqa: E402, F401  (registers the custom layers)
 from keras_srfm.config import VARIANTS, DiscriminatorConfig, loss_config_for  # noqa: E402
 from keras_srfm.evaluation import IMAGE_EXTENSIONS, degrade, folder_source, read_hr  # noqa: E402
-from keras_srfm.inference import to_uint8  # noqa: E402
+from keras_srfm.image_io import to_uint8  # noqa: E402
 from keras_srfm.metrics import psnr  # noqa: E402
 from keras_srfm.models.discriminator import build_discriminator  # noqa: E402
 from keras_srfm.models.vgg import build_vgg_features  # noqa: E402

@@ -63,10 +63,10 @@ def list_images(hr_dir: Path) -> list[Path]:
 def load_hr(path: Path) -> np.ndarray:
     """The HR image as uint8 RGB, cropped to a multiple of the scale (the mod-4 crop).
 
-    Decoded like every other command's input (`keras_srfm.inference.read_image`: EXIF
+    Decoded like every other command's input (`keras_srfm.image_io.read_image`: EXIF
     orientation applied, 16-bit and palette images converted).
     """
-    from keras_srfm.inference import read_image
+    from keras_srfm.image_io import read_image
 
     try:
         hr = read_image(path).rgb

@@ -323,7 +323,7 @@ class _Bench:
         self.predict = trainer.predict_fn()
 
     def record(self, state: State, step: int, curve: Path) -> float:
-        from keras_srfm.inference import to_uint8
+        from keras_srfm.image_io import to_uint8
         from keras_srfm.metrics import psnr
 
         scores = []
