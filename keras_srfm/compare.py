@@ -413,7 +413,7 @@ def read_lr(path: str | os.PathLike, box: Box | None = None) -> np.ndarray:
         FileNotFoundError: no such file.
         ValueError: unreadable image, box outside it, or more than `MAX_PAGE_LR_PIXELS`.
     """
-    from keras_srfm.inference import read_image
+    from keras_srfm.image_io import read_image
 
     path = Path(path)
     if not path.is_file():

@@ -152,7 +152,7 @@ def read_hr(path: str | os.PathLike) -> EvalImage:
     Raises:
         ValueError: one line naming the file, if it cannot be decoded.
     """
-    from keras_srfm.inference import read_image
+    from keras_srfm.image_io import read_image
 
     path = Path(path)
     try:
@@ -220,7 +220,7 @@ def paired_folder_source(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike) -
         pairs.append((hr_path, found[0]))
 
     def images() -> Iterator[EvalImage]:
-        from keras_srfm.inference import read_image
+        from keras_srfm.image_io import read_image
 
         for hr_path, lr_path in pairs:
             image = read_hr(hr_path)
@@ -524,6 +524,70 @@ def _save_sr(sr: np.ndarray, gray: bool, path: Path) -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     atomic_write(path, buffer.getvalue())
+
+
+# === Learning curve ===
+
+
+def curve_images(folder: str | os.PathLike) -> list[EvalImage]:
+    """The images of a learning-curve folder (`srfm train --bench-dir`), decoded once.
+
+    Read as `srfm evaluate --hr-dir` reads them (`folder_source`: every extension of
+    `keras_srfm.formats`, grayscale files flagged), so that `curve_psnr` can score them at
+    every checkpoint without decoding them again.
+
+    Raises:
+        FileNotFoundError: the folder is missing, is not a folder, or holds no image (one line).
+        ValueError: an image cannot be decoded (`ImageReadError`, naming the file).
+    """
+    try:
+        source = folder_source(folder)
+    except ValueError as err:  # not a folder, or no image in it
+        raise FileNotFoundError(str(err)) from err
+    return list(source.images())
+
+
+def curve_psnr(
+    upscaler: Callable[[np.ndarray], np.ndarray], images: Sequence[EvalImage], scale: int = SCALE
+) -> float:
+    """A point of the learning curve: the mean Y-PSNR of `upscaler` on `images`.
+
+    The protocol of `srfm evaluate` (`evaluate_image`: mod-crop, MATLAB bicubic LR on uint8,
+    Y or the gray values, shave `scale`), PSNR only: for the same model and folder it equals
+    the PSNR mean of `srfm evaluate --hr-dir folder`.
+
+    Args:
+        upscaler: callable uint8 LR (H, W, 3) -> uint8 SR (sH, sW, 3), e.g. `uint8_upscaler`
+            of a generator's forward pass.
+        images: sequence of EvalImage, e.g. from `curve_images`.
+        scale: int. Defaults to 4.
+
+    Raises:
+        ValueError: no images, or the upscaler returns the wrong shape or dtype.
+    """
+    if not images:
+        raise ValueError("curve_psnr needs at least one image")
+    scores = [evaluate_image(upscaler, image, scale, ("psnr",))[0]["psnr"] for image in images]
+    return float(np.mean(scores))
+
+
+def uint8_upscaler(predict: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """A uint8 image upscaler from a float forward pass, rounded as `srfm evaluate` rounds.
+
+    Args:
+        predict: callable float32 (1, H, W, 3) on [0, 1] -> array-like (1, sH, sW, 3), e.g. a
+            Keras generator or a jitted JAX function of its weights.
+
+    Returns:
+        callable uint8 (H, W, 3) -> uint8 (sH, sW, 3): `keras_srfm.image_io.to_uint8` of the
+        output, i.e. round(clip(x, 0, 1) * 255) like `KerasUpscaler`.
+    """
+    from keras_srfm.image_io import to_uint8
+
+    def upscale(lr: np.ndarray) -> np.ndarray:
+        return to_uint8(np.asarray(predict(lr[np.newaxis].astype(np.float32) / 255.0))[0])
+
+    return upscale
 
 
 # === Reports ===

@@ -1,5 +1,11 @@
-"""What `srfm upscale` keeps from an input file: metadata, 16-bit samples, and the exact size.
+"""Image files: reading, writing, and what `srfm upscale` keeps from an input file.
 
+- **Reading.** `read_image` decodes any Pillow image as 8-bit RGB (+ alpha), EXIF orientation
+  applied, refusing decompression bombs from the header and non-regular files (FIFOs,
+  devices); `expand_inputs` turns files, folders and glob patterns into the inputs of a run.
+- **Writing.** `write_image` / `write_upscaled` write through `atomic_save` (a temp file in
+  the same folder, then `os.replace`), so an interrupted run leaves no partial output;
+  `remove_stale_parts` deletes the temp files of a killed one.
 - **Metadata.** EXIF (with the orientation tag reset to 1 once the rotation is applied, and
   the pixel-size tags updated), the ICC colour profile, and the DPI scaled by the resize factor,
   so the printed size stays the same.
@@ -16,14 +22,27 @@ Only NumPy, Pillow and the standard library are used. TensorFlow is not needed h
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
+import re
+import secrets
+import stat
 import struct
+import time
 import zlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from keras_srfm import formats
+
+DEFAULT_MAX_PIXELS = 64_000_000  # Refuse larger inputs (decompression bombs); --max-pixels.
+IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # what `read_image` reads (Pillow)
 ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
 PIXEL_X_DIMENSION, PIXEL_Y_DIMENSION = 0xA002, 0xA003
@@ -346,3 +365,437 @@ def resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if pixels.dtype == np.uint16:
         return np.rint(np.clip(out, 0, 65535)).astype(np.uint16)
     return out
+
+
+# === Reading ===
+
+
+class ImageError(ValueError):
+    """An input or output image problem; the message is one line without the file name."""
+
+
+@dataclasses.dataclass
+class LoadedImage:
+    """An image decoded for the network.
+
+    Attributes:
+        rgb: np.ndarray uint8 (H, W, 3).
+        alpha: np.ndarray uint8 (H, W) or None.
+        grayscale: bool. The source had no colour (written back as grayscale).
+        notes: list of str. Conversions worth a warning (16-bit, animation, CMYK...).
+        rgb16: np.ndarray uint16 (H, W, 3) or None. The full samples of a 16-bit source
+            (`read_image(..., keep_16bit=True)`); `rgb` holds their 8-bit version.
+        alpha16: np.ndarray uint16 (H, W) or None. The 16-bit alpha of such a source.
+        metadata: ImageMetadata. EXIF (orientation reset), ICC profile and DPI of the file.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    grayscale: bool = False
+    notes: list[str] = dataclasses.field(default_factory=list)
+    rgb16: np.ndarray | None = None
+    alpha16: np.ndarray | None = None
+    metadata: ImageMetadata = dataclasses.field(default_factory=ImageMetadata)
+
+
+@dataclasses.dataclass
+class UpscaledImage:
+    """An upscaled image ready to be written.
+
+    Attributes:
+        pixels: np.ndarray (H, W, C), uint8 or uint16; C = 1 gray, 2 gray + alpha, 3 RGB,
+            4 RGBA.
+        metadata: ImageMetadata. Already scaled to the output size (DPI, EXIF pixel sizes).
+    """
+
+    pixels: np.ndarray
+    metadata: ImageMetadata = dataclasses.field(default_factory=ImageMetadata)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    def to_pil(self) -> Image.Image:
+        """An 8-bit PIL image (16-bit samples rounded to 8 bits): L, LA, RGB or RGBA."""
+        pixels = self.pixels
+        if pixels.dtype == np.uint16:
+            pixels = np.rint(pixels / 257.0).astype(np.uint8)
+        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[pixels.shape[2]]
+        return Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode)
+
+
+@contextlib.contextmanager
+def _no_pillow_limit() -> Iterator[None]:
+    # Pillow's own bomb check (a warning past MAX_IMAGE_PIXELS, an error past twice that) is
+    # switched off: `read_image` checks the one limit it is given, from the header, itself.
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def open_regular_file(path: str | os.PathLike) -> BinaryIO:
+    """Opens a file for reading only if it is a regular file (never blocks on a FIFO).
+
+    Raises:
+        ImageError: a FIFO, socket, device or folder.
+        OSError: the file cannot be opened (missing, permissions).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else None
+            raise ImageError(f"not a regular file ({kind or 'a device or socket'}); skipped")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_image(
+    path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, *, keep_16bit: bool = False
+) -> LoadedImage:
+    """Reads any Pillow image as 8-bit RGB (+ alpha), EXIF orientation applied.
+
+    Grayscale, palette, RGBA/LA, CMYK and 16-bit images are converted; 16-bit ones with a note,
+    unless `keep_16bit` keeps their full samples (`LoadedImage.rgb16`: 16-bit gray, RGB and
+    RGBA PNG / TIFF). EXIF, ICC profile and DPI are read into `LoadedImage.metadata`.
+    Only regular files are read: a FIFO or device named `*.png` is refused, not waited on.
+
+    Raises:
+        ImageError: zero-byte, truncated, unrecognised or non-regular file, or more than
+            `max_pixels` pixels (checked from the header, before anything is decoded).
+    """
+    path = Path(path)
+    notes: list[str] = []
+    try:
+        with open_regular_file(path) as handle, _no_pillow_limit(), Image.open(handle) as img:
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageError(
+                    f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels "
+                    "(--max-pixels)"
+                )
+            if getattr(img, "n_frames", 1) > 1:
+                notes.append(f"{img.n_frames} frames: only the first is upscaled")
+            rawmode16 = rawmode_16bit(img) if keep_16bit else None
+            if img.mode in ("RGB", "RGBA", "LA") and _has_16bit_samples(img) and not rawmode16:
+                # Pillow keeps only the high byte of 16-bit colour samples.
+                notes.append("16-bit image converted to 8-bit")
+            metadata = read_metadata(img)
+            orientation = img.getexif().get(ORIENTATION, 1)
+            img.load()
+            deep = read_16bit(str(path), rawmode16, np.asarray(img)) if rawmode16 else None
+            if rawmode16 and deep is None:
+                notes.append("16-bit image converted to 8-bit")
+            gray16 = keep_16bit and img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I")
+            img = ImageOps.exif_transpose(img)
+            loaded = _to_rgb(img, [] if gray16 else notes)
+            if gray16:
+                loaded.notes = notes
+                values = np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
+                loaded.rgb16 = np.repeat(values[..., None], 3, axis=-1)
+            elif deep is not None:
+                deep = orient(deep, orientation)
+                loaded.rgb16 = np.ascontiguousarray(deep[..., :3])
+                loaded.alpha16 = np.ascontiguousarray(deep[..., 3]) if deep.shape[2] == 4 else None
+            loaded.metadata = metadata
+            return loaded
+    except ImageError:
+        raise
+    except UnidentifiedImageError as err:
+        reason = "empty file" if path.stat().st_size == 0 else "not a recognised image"
+        raise ImageError(reason) from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageError(f"cannot decode image ({err})") from err
+
+
+def _has_16bit_samples(img: Image.Image) -> bool:
+    rawmodes = [getattr(tile, "args", None) for tile in getattr(img, "tile", None) or []]
+    return any(isinstance(r, str) and ";16" in r for r in rawmodes)
+
+
+def _to_rgb(img: Image.Image, notes: list[str]) -> LoadedImage:
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        notes.append("16-bit image converted to 8-bit")
+        values = np.asarray(img, dtype=np.float64)
+        peak = 1.0 if mode == "F" and values.max(initial=0.0) <= 1.0 else 65535.0
+        gray = np.rint(np.clip(values / peak, 0.0, 1.0) * 255.0).astype(np.uint8)
+        return LoadedImage(np.repeat(gray[..., None], 3, axis=-1), None, True, notes)
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode == "PA":
+        img = img.convert("RGBA")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode in ("La", "RGBa"):
+        img = img.convert(mode.upper())
+    mode = img.mode
+    if mode in ("L", "LA"):
+        gray = np.asarray(img.getchannel("L"))
+        alpha = np.asarray(img.getchannel("A")) if mode == "LA" else None
+        return LoadedImage(np.repeat(gray[..., None], 3, axis=-1), alpha, True, notes)
+    alpha = np.asarray(img.getchannel("A")) if mode == "RGBA" else None
+    rgb = np.asarray(img.convert("RGB"))
+    return LoadedImage(np.ascontiguousarray(rgb), alpha, False, notes)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float image on [0, 1] -> uint8 as round(clip(x, 0, 1) * 255) (round half to even)."""
+    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+# === Writing ===
+
+
+_FORMATS = formats.OUTPUT_FORMATS
+
+PART_SUFFIX = ".part"
+_PART_RE = re.compile(r"\..+\.srfm-(\d+)-[A-Za-z0-9_]+\.part")
+_LEGACY_PART_RE = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.part")
+LEGACY_PART_AGE_S = 3600  # a pid-less temp file this old is no write in progress
+
+
+def _format_of(path: Path) -> str:
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(
+            f"unsupported output extension {path.suffix!r}; use one of {sorted(_FORMATS)}"
+        )
+    return fmt
+
+
+# What each output format can hold besides pixels (Pillow's writers).
+_HOLDS = {
+    "PNG": ("exif", "icc_profile", "dpi"),
+    "JPEG": ("exif", "icc_profile", "dpi"),
+    "WEBP": ("exif", "icc_profile"),
+    "TIFF": ("exif", "icc_profile", "dpi"),
+    "BMP": ("dpi",),
+}
+_NAMES = {"exif": "EXIF", "icc_profile": "the ICC profile", "dpi": "the DPI"}
+
+
+def write_image(
+    image: Image.Image,
+    path: str | os.PathLike,
+    *,
+    quality: int | None = None,
+    metadata: ImageMetadata | None = None,
+) -> list[str]:
+    """Writes an image atomically (`atomic_save`: temp file in the same folder, `os.replace`).
+
+    The format follows the extension; JPEG / BMP cannot hold alpha, which is then dropped.
+
+    Args:
+        image: PIL image.
+        path: str or path. `.png`, `.jpg`, `.webp`, `.tif`, `.bmp` (`keras_srfm.formats`).
+        quality: int or None. JPEG / WebP quality 1-100; None: JPEG 95, WebP lossless. Ignored
+            by the lossless formats.
+        metadata: ImageMetadata or None. EXIF, ICC profile and DPI to embed, where the format
+            can hold them (a note names what it cannot).
+
+    Returns:
+        list of str: notes (e.g. alpha dropped).
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    notes = []
+    if fmt in ("JPEG", "BMP") and image.mode in ("RGBA", "LA"):
+        notes.append(f"{fmt} has no alpha channel: transparency dropped")
+        image = image.convert(image.mode[:-1])
+    options: dict[str, Any] = {
+        "JPEG": {"quality": 95 if quality is None else quality},
+        "WEBP": {"lossless": True} if quality is None else {"quality": quality},
+        "PNG": {"compress_level": 6},
+    }.get(fmt, {})
+    present = {k: v for k, v in dataclasses.asdict(metadata or ImageMetadata()).items() if v}
+    options.update({k: v for k, v in present.items() if k in _HOLDS[fmt]})
+    dropped = [_NAMES[k] for k in present if k not in _HOLDS[fmt]]
+    if dropped:
+        notes.append(f"{fmt} cannot hold {' or '.join(dropped)}: dropped")
+    atomic_save(path, lambda handle: image.save(handle, format=fmt, **options))
+    return notes
+
+
+def write_upscaled(
+    result: UpscaledImage, path: str | os.PathLike, *, quality: int | None = None
+) -> list[str]:
+    """Writes an `UpscaledImage` with its metadata; 16-bit pixels stay 16-bit in PNG / TIFF.
+
+    Other formats hold 8 bits per sample: 16-bit pixels are rounded to 8 bits, with a note.
+
+    Returns:
+        list of str: notes.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    if result.pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
+        md = result.metadata
+        if fmt == "PNG":
+            data = encode_png16(result.pixels, md)
+            notes = []
+        else:
+            data = encode_tiff16(result.pixels, md)
+            notes = ["EXIF is not written to a 16-bit TIFF: dropped"] if md.exif else []
+        atomic_save(path, lambda handle: handle.write(data))
+        return notes
+    notes = []
+    if result.pixels.dtype == np.uint16:
+        notes.append(f"{fmt} holds 8 bits per sample: 16-bit result written as 8-bit")
+    return notes + write_image(result.to_pil(), path, quality=quality, metadata=result.metadata)
+
+
+def _part_prefix(path: Path) -> str:
+    return f".{path.name}.srfm-{os.getpid()}-"
+
+
+def atomic_save(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """Writes a file through `.<name>.srfm-<pid>-<random>.part` in its folder, then `os.replace`.
+
+    Interrupted by an exception, SIGINT, or SIGTERM turned into one (`srfm upscale`), the
+    temp file is deleted. A SIGKILL or power loss leaves it behind: `remove_stale_parts` finds
+    it by the writer's pid and deletes it on the next run.
+
+    Args:
+        path: str or path. The final file; replaced only once it is complete.
+        write: callable. Writes the whole content to the binary handle it is given.
+    """
+    path = Path(path)
+    for _ in range(100):
+        # The name (with this process's pid) is fixed before the file exists, so a signal at
+        # any moment inside `try`, even during the open, still finds the file to delete;
+        # `tempfile.mkstemp` can be interrupted between creating a file and returning its name.
+        tmp = path.parent / f"{_part_prefix(path)}{secrets.token_hex(4)}{PART_SUFFIX}"
+        try:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+            except FileExistsError:
+                continue  # drawn twice: draw again
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+            os.replace(tmp, path)
+            return
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    raise FileExistsError(f"no free temporary name next to {path}")
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
+    """Deletes the temp files of `atomic_save` whose writer is gone (SIGKILL, power loss).
+
+    A temp file names its writer's pid (`.<name>.srfm-<pid>-<random>.part`); it is stale when no
+    process with that pid runs. Temp files of older versions, which named no pid
+    (`.<name>.<8 random>.part` for an image output), are stale after `LEGACY_PART_AGE_S`.
+
+    Returns:
+        list of Path: the files removed.
+    """
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for entry in folder.iterdir():
+        match = _PART_RE.fullmatch(entry.name)
+        if match:
+            pid = int(match.group(1))
+            stale = pid != os.getpid() and not _pid_running(pid)
+        else:
+            legacy = _LEGACY_PART_RE.fullmatch(entry.name)
+            stale = bool(legacy) and Path(legacy.group(1)).suffix.lower() in _FORMATS
+            with contextlib.suppress(OSError):
+                stale = stale and now - entry.lstat().st_mtime > LEGACY_PART_AGE_S
+        if stale and entry.is_file() and not entry.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed.append(entry)
+    return removed
+
+
+# === Input files ===
+
+
+class InputFile(NamedTuple):
+    """One input of `expand_inputs`.
+
+    Attributes:
+        spec: str. What names it on the command line (the file, or the spec that matched
+            nothing).
+        path: Path or None. The file; None when the spec matched nothing.
+        relative: Path. Where its output goes under the output folder: the path below the
+            folder it was found in (its sub-folders with `recursive`), else its name.
+    """
+
+    spec: str
+    path: Path | None
+    relative: Path
+
+
+def expand_inputs(
+    specs: Sequence[str],
+    on_skip: Callable[[str], None] | None = None,
+    *,
+    recursive: bool = False,
+) -> list[InputFile]:
+    """Expands files, folders (their images) and glob patterns, in order.
+
+    Args:
+        specs: sequence of str. Files, folders or glob patterns.
+        on_skip: callable or None. Called with one line per folder that holds files it does
+            not read (`keras_srfm.formats.FolderListing.skipped_note`).
+        recursive: bool. Walk folders' sub-folders too (hidden ones excluded); each file keeps
+            its path below the folder in `InputFile.relative`. Defaults to False.
+
+    Returns:
+        list of InputFile; `path` is None when a spec matched nothing.
+    """
+    import glob
+
+    found: list[InputFile] = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            listing = formats.list_image_files(path, recursive=recursive)
+            note = listing.skipped_note()
+            if note and on_skip is not None:
+                on_skip(note)
+            if listing.subfolders and on_skip is not None:
+                names = ", ".join(p.name for p in listing.subfolders[:5])
+                more = "..." if len(listing.subfolders) > 5 else ""
+                on_skip(
+                    f"{len(listing.subfolders)} sub-folder(s) of {path} not walked (use "
+                    f"--recursive): {names}{more}"
+                )
+            found += [InputFile(str(p), p, p.relative_to(path)) for p in listing.images] or [
+                InputFile(spec, None, Path(path.name))
+            ]
+        elif path.exists() or not glob.has_magic(spec):
+            found.append(InputFile(spec, path if path.exists() else None, Path(path.name)))
+        else:
+            matches = sorted(
+                Path(p) for p in glob.glob(os.path.expanduser(spec)) if Path(p).is_file()
+            )
+            found += [InputFile(str(p), p, Path(p.name)) for p in matches] or [
+                InputFile(spec, None, Path(path.name))
+            ]
+    return found

@@ -1,12 +1,14 @@
-"""Inference with any trained or exported generator: tiled upscaling and image I/O.
+"""Inference with any trained or exported generator: the upscalers and model loading.
 
 `load_upscaler(spec)` gives one callable for every format the project produces (a `.keras`
 generator, a TF Serving SavedModel, a `.tflite` file) and for the bicubic / nearest baselines
 of Table I. Every upscaler maps a uint8 RGB image (H, W, 3) to uint8 (4H, 4W, 3).
 
-Large images are cut into tiles that overlap by the generator's receptive-field radius; each
-tile keeps only the pixels that saw their whole receptive field, so the stitched result equals
-the untiled one up to float rounding while memory grows with the tile, not the image.
+Large images are cut into tiles that overlap by the generator's receptive-field radius
+(`keras_srfm.tiling`); each tile keeps only the pixels that saw their whole receptive field, so
+the stitched result equals the untiled one up to float rounding while memory grows with the
+tile, not the image. `upscale_loaded` upscales an image decoded by `keras_srfm.image_io`,
+which reads and writes the files.
 
 Example:
 >>> upscaler = load_upscaler("exported_models/srfm.keras")
@@ -15,172 +17,51 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
 import math
 import os
-import re
-import secrets
-import stat
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from keras_srfm import formats, image_io
-from keras_srfm.image_io import ImageMetadata
+from keras_srfm import image_io
+from keras_srfm.image_io import (  # noqa: F401  (re-exported: public API)
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    LEGACY_PART_AGE_S,
+    PART_SUFFIX,
+    ImageError,
+    ImageMetadata,
+    InputFile,
+    LoadedImage,
+    UpscaledImage,
+    atomic_save,
+    expand_inputs,
+    open_regular_file,
+    read_image,
+    remove_stale_parts,
+    to_uint8,
+    write_image,
+    write_upscaled,
+)
 from keras_srfm.presets import models_root, resolve_model
+from keras_srfm.tiling import (  # noqa: F401  (re-exported: public API)
+    receptive_radius,
+    tile_spans,
+    tiled_apply,
+)
 
 SCALE = 4
 # Tile edge (LR pixels, overlap included) used when `tile_size` is None: a paper-size generator
 # needs about 1 GB for a 256x256 tile; larger tiles waste less on overlap but need more memory.
 DEFAULT_TILE_SIZE = 256
 # Overlap used when a model's receptive field cannot be read (a foreign SavedModel): the paper
-# generator's radius is 36 LR pixels (16 blocks); see `receptive_radius`.
+# generator's radius is 36 LR pixels (16 blocks); see `keras_srfm.tiling.receptive_radius`.
 FALLBACK_OVERLAP = 40
-DEFAULT_MAX_PIXELS = 64_000_000  # Refuse larger inputs (decompression bombs); --max-pixels.
 EXPORTED_MODELS_DIR = models_root()  # source tree, else the wheel's copy (keras_srfm.presets)
 METADATA_FILE = "srfm_model.json"  # Written by keras_srfm.export into SavedModel assets.extra/.
-IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # what `read_image` reads (Pillow)
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float image on [0, 1] -> uint8 as round(clip(x, 0, 1) * 255) (round half to even)."""
-    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-# === Tiling ===
-
-
-def receptive_radius(model: Any) -> int | None:
-    """LR-pixel radius of the receptive field of a fully convolutional upscaler.
-
-    Walks the layers in topological order; a `same` conv with kernel k adds (k - 1) / 2 pixels
-    of context at the resolution it runs at, i.e. (k - 1) / 2 / f LR pixels after a x`f`
-    sub-pixel shuffle. Skip connections only shorten paths, so the sum is an upper bound. For
-    the paper generator (Sec. III-A: 16 blocks): 34 convs at LR, one after each x2 shuffle
-    -> 34 + 1 + 1/2 + 1/4, i.e. 36 LR pixels.
-
-    Args:
-        model: keras.Model. A generator made of convolutions, `DepthToSpace` and point-wise layers.
-
-    Returns:
-        int, or None when a layer of unknown spatial extent is found.
-    """
-    import keras
-
-    from keras_srfm.models.layers import DepthToSpace, MeanShift
-
-    pointwise = (
-        keras.layers.InputLayer,
-        keras.layers.Add,
-        keras.layers.Activation,
-        keras.layers.LeakyReLU,
-        keras.layers.ReLU,
-        keras.layers.PReLU,
-        keras.layers.Rescaling,
-        MeanShift,
-    )
-    radius, factor = 0.0, 1
-    for layer in model.layers:
-        if type(layer) is keras.layers.Conv2D:  # not subclasses (transposed, depthwise...)
-            if layer.padding != "same" or any(s != 1 for s in layer.strides):
-                return None
-            pairs = zip(layer.kernel_size, layer.dilation_rate, strict=True)
-            radius += max((k - 1) // 2 * d for k, d in pairs) / factor
-        elif isinstance(layer, DepthToSpace):
-            factor *= layer.block_size
-        elif not isinstance(layer, pointwise):
-            return None
-    return math.ceil(radius - 1e-9)
-
-
-def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """Splits one axis into overlapping input windows and the disjoint parts each one keeps.
-
-    Every window has length `min(tile, length)`; a kept pixel is at least `overlap` pixels from
-    any window edge that is not an image edge, so it saw its whole receptive field.
-
-    Args:
-        length: int. Image size along the axis (LR pixels).
-        tile: int. Window size, overlap included.
-        overlap: int. Context kept on each side of a window's kept part.
-
-    Returns:
-        list of `(in_start, in_end, keep_start, keep_end)`; the keep ranges partition [0, length).
-    """
-    if tile < 1 or overlap < 0:
-        raise ValueError(
-            f"tile must be >= 1 and overlap >= 0. Received: tile={tile}, overlap={overlap}"
-        )
-    if length <= tile:
-        return [(0, length, 0, length)]
-    if tile <= 2 * overlap:
-        raise ValueError(
-            "tile_size must exceed twice the overlap (nothing would be kept). "
-            f"Received: tile_size={tile}, tile_overlap={overlap}"
-        )
-    spans = []
-    keep_start = 0
-    while keep_start < length:
-        in_start = max(0, min(keep_start - overlap, length - tile))
-        in_end = in_start + tile
-        keep_end = length if in_end >= length else in_end - overlap
-        spans.append((in_start, in_end, keep_start, keep_end))
-        keep_start = keep_end
-    return spans
-
-
-def tiled_apply(
-    image: np.ndarray,
-    fn: Callable[[np.ndarray], np.ndarray],
-    *,
-    scale: int = SCALE,
-    tile_size: int,
-    overlap: int,
-    progress: bool = False,
-    desc: str = "tiles",
-) -> np.ndarray:
-    """Applies a fully convolutional upscaler tile by tile (crop, not blend).
-
-    Only the output array (the dtype `fn` returns) is held at full size: memory is bounded by
-    the tile, not the image.
-
-    Args:
-        image: np.ndarray (H, W, C), any dtype `fn` accepts.
-        fn: callable (h, w, C) -> (scale*h, scale*w, C').
-        scale: int. Upscale factor. Defaults to 4.
-        tile_size: int. LR tile edge, overlap included.
-        overlap: int. LR context on each side; >= the receptive-field radius for exact results.
-        progress: bool. Show a tqdm bar over tiles (only when there is more than one).
-        desc: str. Label of the progress bar.
-
-    Returns:
-        np.ndarray (scale*H, scale*W, C') of `fn`'s dtype.
-    """
-    h, w = image.shape[:2]
-    rows, cols = tile_spans(h, tile_size, overlap), tile_spans(w, tile_size, overlap)
-    if len(rows) == len(cols) == 1:
-        return fn(image)
-    out = None
-    tiles = [(r, c) for r in rows for c in cols]
-    if progress:
-        from tqdm.auto import tqdm
-
-        tiles = tqdm(tiles, desc=desc, unit="tile", leave=False, disable=None)
-    for (r0, r1, kr0, kr1), (c0, c1, kc0, kc1) in tiles:
-        result = fn(image[r0:r1, c0:c1])
-        if out is None:
-            out = np.empty((scale * h, scale * w, result.shape[-1]), dtype=result.dtype)
-        out[scale * kr0 : scale * kr1, scale * kc0 : scale * kc1] = result[
-            scale * (kr0 - r0) : scale * (kr1 - r0), scale * (kc0 - c0) : scale * (kc1 - c0)
-        ]
-    return out
 
 
 # === Upscalers ===
@@ -633,184 +514,7 @@ def load_keras_generator(path: str | os.PathLike) -> Any:
     return load(path)
 
 
-# === Image I/O ===
-
-
-class ImageError(ValueError):
-    """An input or output image problem; the message is one line without the file name."""
-
-
-@dataclass
-class LoadedImage:
-    """An image decoded for the network.
-
-    Attributes:
-        rgb: np.ndarray uint8 (H, W, 3).
-        alpha: np.ndarray uint8 (H, W) or None.
-        grayscale: bool. The source had no colour (written back as grayscale).
-        notes: list of str. Conversions worth a warning (16-bit, animation, CMYK...).
-        rgb16: np.ndarray uint16 (H, W, 3) or None. The full samples of a 16-bit source
-            (`read_image(..., keep_16bit=True)`); `rgb` holds their 8-bit version.
-        alpha16: np.ndarray uint16 (H, W) or None. The 16-bit alpha of such a source.
-        metadata: ImageMetadata. EXIF (orientation reset), ICC profile and DPI of the file.
-    """
-
-    rgb: np.ndarray
-    alpha: np.ndarray | None = None
-    grayscale: bool = False
-    notes: list[str] = field(default_factory=list)
-    rgb16: np.ndarray | None = None
-    alpha16: np.ndarray | None = None
-    metadata: ImageMetadata = field(default_factory=ImageMetadata)
-
-
-@dataclass
-class UpscaledImage:
-    """An upscaled image ready to be written.
-
-    Attributes:
-        pixels: np.ndarray (H, W, C), uint8 or uint16; C = 1 gray, 2 gray + alpha, 3 RGB,
-            4 RGBA.
-        metadata: ImageMetadata. Already scaled to the output size (DPI, EXIF pixel sizes).
-    """
-
-    pixels: np.ndarray
-    metadata: ImageMetadata = field(default_factory=ImageMetadata)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height)."""
-        return self.pixels.shape[1], self.pixels.shape[0]
-
-    def to_pil(self) -> Image.Image:
-        """An 8-bit PIL image (16-bit samples rounded to 8 bits): L, LA, RGB or RGBA."""
-        pixels = self.pixels
-        if pixels.dtype == np.uint16:
-            pixels = np.rint(pixels / 257.0).astype(np.uint8)
-        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[pixels.shape[2]]
-        return Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode)
-
-
-@contextlib.contextmanager
-def _no_pillow_limit() -> Iterator[None]:
-    # Pillow's own bomb check (a warning past MAX_IMAGE_PIXELS, an error past twice that) is
-    # switched off: `read_image` checks the one limit it is given, from the header, itself.
-    old = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = old
-
-
-def open_regular_file(path: str | os.PathLike) -> BinaryIO:
-    """Opens a file for reading only if it is a regular file (never blocks on a FIFO).
-
-    Raises:
-        ImageError: a FIFO, socket, device or folder.
-        OSError: the file cannot be opened (missing, permissions).
-    """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else None
-            raise ImageError(f"not a regular file ({kind or 'a device or socket'}); skipped")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def read_image(
-    path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, *, keep_16bit: bool = False
-) -> LoadedImage:
-    """Reads any Pillow image as 8-bit RGB (+ alpha), EXIF orientation applied.
-
-    Grayscale, palette, RGBA/LA, CMYK and 16-bit images are converted; 16-bit ones with a note,
-    unless `keep_16bit` keeps their full samples (`LoadedImage.rgb16`: 16-bit gray, RGB and
-    RGBA PNG / TIFF). EXIF, ICC profile and DPI are read into `LoadedImage.metadata`.
-    Only regular files are read: a FIFO or device named `*.png` is refused, not waited on.
-
-    Raises:
-        ImageError: zero-byte, truncated, unrecognised or non-regular file, or more than
-            `max_pixels` pixels (checked from the header, before anything is decoded).
-    """
-    path = Path(path)
-    notes: list[str] = []
-    try:
-        with open_regular_file(path) as handle, _no_pillow_limit(), Image.open(handle) as img:
-            w, h = img.size
-            if w * h > max_pixels:
-                raise ImageError(
-                    f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels "
-                    "(--max-pixels)"
-                )
-            if getattr(img, "n_frames", 1) > 1:
-                notes.append(f"{img.n_frames} frames: only the first is upscaled")
-            rawmode16 = image_io.rawmode_16bit(img) if keep_16bit else None
-            if img.mode in ("RGB", "RGBA", "LA") and _has_16bit_samples(img) and not rawmode16:
-                # Pillow keeps only the high byte of 16-bit colour samples.
-                notes.append("16-bit image converted to 8-bit")
-            metadata = image_io.read_metadata(img)
-            orientation = img.getexif().get(image_io.ORIENTATION, 1)
-            img.load()
-            deep = image_io.read_16bit(str(path), rawmode16, np.asarray(img)) if rawmode16 else None
-            if rawmode16 and deep is None:
-                notes.append("16-bit image converted to 8-bit")
-            gray16 = keep_16bit and img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I")
-            img = ImageOps.exif_transpose(img)
-            loaded = _to_rgb(img, [] if gray16 else notes)
-            if gray16:
-                loaded.notes = notes
-                values = np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
-                loaded.rgb16 = np.repeat(values[..., None], 3, axis=-1)
-            elif deep is not None:
-                deep = image_io.orient(deep, orientation)
-                loaded.rgb16 = np.ascontiguousarray(deep[..., :3])
-                loaded.alpha16 = np.ascontiguousarray(deep[..., 3]) if deep.shape[2] == 4 else None
-            loaded.metadata = metadata
-            return loaded
-    except ImageError:
-        raise
-    except UnidentifiedImageError as err:
-        reason = "empty file" if path.stat().st_size == 0 else "not a recognised image"
-        raise ImageError(reason) from err
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise ImageError(f"cannot decode image ({err})") from err
-
-
-def _has_16bit_samples(img: Image.Image) -> bool:
-    rawmodes = [getattr(tile, "args", None) for tile in getattr(img, "tile", None) or []]
-    return any(isinstance(r, str) and ";16" in r for r in rawmodes)
-
-
-def _to_rgb(img: Image.Image, notes: list[str]) -> LoadedImage:
-    mode = img.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        notes.append("16-bit image converted to 8-bit")
-        values = np.asarray(img, dtype=np.float64)
-        peak = 1.0 if mode == "F" and values.max(initial=0.0) <= 1.0 else 65535.0
-        gray = np.rint(np.clip(values / peak, 0.0, 1.0) * 255.0).astype(np.uint8)
-        return LoadedImage(np.repeat(gray[..., None], 3, axis=-1), None, True, notes)
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode == "PA":
-        img = img.convert("RGBA")
-    elif mode == "1":
-        img = img.convert("L")
-    elif mode in ("La", "RGBa"):
-        img = img.convert(mode.upper())
-    mode = img.mode
-    if mode in ("L", "LA"):
-        gray = np.asarray(img.getchannel("L"))
-        alpha = np.asarray(img.getchannel("A")) if mode == "LA" else None
-        return LoadedImage(np.repeat(gray[..., None], 3, axis=-1), alpha, True, notes)
-    alpha = np.asarray(img.getchannel("A")) if mode == "RGBA" else None
-    rgb = np.asarray(img.convert("RGB"))
-    return LoadedImage(np.ascontiguousarray(rgb), alpha, False, notes)
+# === Decoded images ===
 
 
 ALPHA_MODES = ("bicubic", "model")
@@ -881,246 +585,3 @@ def upscale_loaded(
     out_size = size or (pixels.shape[1], pixels.shape[0])
     pixels = image_io.resize(pixels, out_size)
     return UpscaledImage(pixels, image.metadata.scaled(in_size, out_size))
-
-
-_FORMATS = formats.OUTPUT_FORMATS
-
-PART_SUFFIX = ".part"
-_PART_RE = re.compile(r"\..+\.srfm-(\d+)-[A-Za-z0-9_]+\.part")
-_LEGACY_PART_RE = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.part")
-LEGACY_PART_AGE_S = 3600  # a pid-less temp file this old is no write in progress
-
-
-def _format_of(path: Path) -> str:
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ImageError(
-            f"unsupported output extension {path.suffix!r}; use one of {sorted(_FORMATS)}"
-        )
-    return fmt
-
-
-# What each output format can hold besides pixels (Pillow's writers).
-_HOLDS = {
-    "PNG": ("exif", "icc_profile", "dpi"),
-    "JPEG": ("exif", "icc_profile", "dpi"),
-    "WEBP": ("exif", "icc_profile"),
-    "TIFF": ("exif", "icc_profile", "dpi"),
-    "BMP": ("dpi",),
-}
-_NAMES = {"exif": "EXIF", "icc_profile": "the ICC profile", "dpi": "the DPI"}
-
-
-def write_image(
-    image: Image.Image,
-    path: str | os.PathLike,
-    *,
-    quality: int | None = None,
-    metadata: ImageMetadata | None = None,
-) -> list[str]:
-    """Writes an image atomically (`atomic_save`: temp file in the same folder, `os.replace`).
-
-    The format follows the extension; JPEG / BMP cannot hold alpha, which is then dropped.
-
-    Args:
-        image: PIL image.
-        path: str or path. `.png`, `.jpg`, `.webp`, `.tif`, `.bmp` (`keras_srfm.formats`).
-        quality: int or None. JPEG / WebP quality 1-100; None: JPEG 95, WebP lossless. Ignored
-            by the lossless formats.
-        metadata: ImageMetadata or None. EXIF, ICC profile and DPI to embed, where the format
-            can hold them (a note names what it cannot).
-
-    Returns:
-        list of str: notes (e.g. alpha dropped).
-    """
-    path = Path(path)
-    fmt = _format_of(path)
-    notes = []
-    if fmt in ("JPEG", "BMP") and image.mode in ("RGBA", "LA"):
-        notes.append(f"{fmt} has no alpha channel: transparency dropped")
-        image = image.convert(image.mode[:-1])
-    options: dict[str, Any] = {
-        "JPEG": {"quality": 95 if quality is None else quality},
-        "WEBP": {"lossless": True} if quality is None else {"quality": quality},
-        "PNG": {"compress_level": 6},
-    }.get(fmt, {})
-    present = {k: v for k, v in dataclasses.asdict(metadata or ImageMetadata()).items() if v}
-    options.update({k: v for k, v in present.items() if k in _HOLDS[fmt]})
-    dropped = [_NAMES[k] for k in present if k not in _HOLDS[fmt]]
-    if dropped:
-        notes.append(f"{fmt} cannot hold {' or '.join(dropped)}: dropped")
-    atomic_save(path, lambda handle: image.save(handle, format=fmt, **options))
-    return notes
-
-
-def write_upscaled(
-    result: UpscaledImage, path: str | os.PathLike, *, quality: int | None = None
-) -> list[str]:
-    """Writes an `UpscaledImage` with its metadata; 16-bit pixels stay 16-bit in PNG / TIFF.
-
-    Other formats hold 8 bits per sample: 16-bit pixels are rounded to 8 bits, with a note.
-
-    Returns:
-        list of str: notes.
-    """
-    path = Path(path)
-    fmt = _format_of(path)
-    if result.pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
-        md = result.metadata
-        if fmt == "PNG":
-            data = image_io.encode_png16(result.pixels, md)
-            notes = []
-        else:
-            data = image_io.encode_tiff16(result.pixels, md)
-            notes = ["EXIF is not written to a 16-bit TIFF: dropped"] if md.exif else []
-        atomic_save(path, lambda handle: handle.write(data))
-        return notes
-    notes = []
-    if result.pixels.dtype == np.uint16:
-        notes.append(f"{fmt} holds 8 bits per sample: 16-bit result written as 8-bit")
-    return notes + write_image(result.to_pil(), path, quality=quality, metadata=result.metadata)
-
-
-def _part_prefix(path: Path) -> str:
-    return f".{path.name}.srfm-{os.getpid()}-"
-
-
-def atomic_save(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
-    """Writes a file through `.<name>.srfm-<pid>-<random>.part` in its folder, then `os.replace`.
-
-    Interrupted by an exception, SIGINT, or SIGTERM turned into one (`srfm upscale`), the
-    temp file is deleted. A SIGKILL or power loss leaves it behind: `remove_stale_parts` finds
-    it by the writer's pid and deletes it on the next run.
-
-    Args:
-        path: str or path. The final file; replaced only once it is complete.
-        write: callable. Writes the whole content to the binary handle it is given.
-    """
-    path = Path(path)
-    for _ in range(100):
-        # The name (with this process's pid) is fixed before the file exists, so a signal at
-        # any moment inside `try`, even during the open, still finds the file to delete;
-        # `tempfile.mkstemp` can be interrupted between creating a file and returning its name.
-        tmp = path.parent / f"{_part_prefix(path)}{secrets.token_hex(4)}{PART_SUFFIX}"
-        try:
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
-            except FileExistsError:
-                continue  # drawn twice: draw again
-            with os.fdopen(fd, "wb") as handle:
-                write(handle)
-            os.replace(tmp, path)
-            return
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-    raise FileExistsError(f"no free temporary name next to {path}")
-
-
-def _pid_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
-def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
-    """Deletes the temp files of `atomic_save` whose writer is gone (SIGKILL, power loss).
-
-    A temp file names its writer's pid (`.<name>.srfm-<pid>-<random>.part`); it is stale when no
-    process with that pid runs. Temp files of older versions, which named no pid
-    (`.<name>.<8 random>.part` for an image output), are stale after `LEGACY_PART_AGE_S`.
-
-    Returns:
-        list of Path: the files removed.
-    """
-    removed = []
-    folder = Path(folder)
-    if not folder.is_dir():
-        return removed
-    now = time.time()
-    for entry in folder.iterdir():
-        match = _PART_RE.fullmatch(entry.name)
-        if match:
-            pid = int(match.group(1))
-            stale = pid != os.getpid() and not _pid_running(pid)
-        else:
-            legacy = _LEGACY_PART_RE.fullmatch(entry.name)
-            stale = bool(legacy) and Path(legacy.group(1)).suffix.lower() in _FORMATS
-            with contextlib.suppress(OSError):
-                stale = stale and now - entry.lstat().st_mtime > LEGACY_PART_AGE_S
-        if stale and entry.is_file() and not entry.is_symlink():
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-                removed.append(entry)
-    return removed
-
-
-class InputFile(NamedTuple):
-    """One input of `expand_inputs`.
-
-    Attributes:
-        spec: str. What names it on the command line (the file, or the spec that matched
-            nothing).
-        path: Path or None. The file; None when the spec matched nothing.
-        relative: Path. Where its output goes under the output folder: the path below the
-            folder it was found in (its sub-folders with `recursive`), else its name.
-    """
-
-    spec: str
-    path: Path | None
-    relative: Path
-
-
-def expand_inputs(
-    specs: Sequence[str],
-    on_skip: Callable[[str], None] | None = None,
-    *,
-    recursive: bool = False,
-) -> list[InputFile]:
-    """Expands files, folders (their images) and glob patterns, in order.
-
-    Args:
-        specs: sequence of str. Files, folders or glob patterns.
-        on_skip: callable or None. Called with one line per folder that holds files it does
-            not read (`keras_srfm.formats.FolderListing.skipped_note`).
-        recursive: bool. Walk folders' sub-folders too (hidden ones excluded); each file keeps
-            its path below the folder in `InputFile.relative`. Defaults to False.
-
-    Returns:
-        list of InputFile; `path` is None when a spec matched nothing.
-    """
-    import glob
-
-    found: list[InputFile] = []
-    for spec in specs:
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            listing = formats.list_image_files(path, recursive=recursive)
-            note = listing.skipped_note()
-            if note and on_skip is not None:
-                on_skip(note)
-            if listing.subfolders and on_skip is not None:
-                names = ", ".join(p.name for p in listing.subfolders[:5])
-                more = "..." if len(listing.subfolders) > 5 else ""
-                on_skip(
-                    f"{len(listing.subfolders)} sub-folder(s) of {path} not walked (use "
-                    f"--recursive): {names}{more}"
-                )
-            found += [InputFile(str(p), p, p.relative_to(path)) for p in listing.images] or [
-                InputFile(spec, None, Path(path.name))
-            ]
-        elif path.exists() or not glob.has_magic(spec):
-            found.append(InputFile(spec, path if path.exists() else None, Path(path.name)))
-        else:
-            matches = sorted(
-                Path(p) for p in glob.glob(os.path.expanduser(spec)) if Path(p).is_file()
-            )
-            found += [InputFile(str(p), p, Path(p.name)) for p in matches] or [
-                InputFile(spec, None, Path(path.name))
-            ]
-    return found

@@ -136,3 +136,27 @@ def test_killed_jax_run_resumes_and_writes_a_tensorflow_loadable_generator(tmp_p
     assert snap.returncode == 0 and f"step-{last + 2} generator" in snap.stdout, snap.stderr[-2000:]
     for a, b in zip(keras.saving.load_model(tmp_path / "snap.keras").get_weights(), generator.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_bench_is_the_srfm_evaluate_protocol(tmp_path, image_folder):
+    """`_Bench` scores through `keras_srfm.evaluation.curve_psnr`: with a forward pass that is
+    pixel replication, its value is exactly `srfm evaluate --model nearest` on the folder."""
+    from keras_srfm import cli
+    from keras_srfm.training.jax_run import _Bench
+
+    Image.fromarray(np.asarray(Image.open(image_folder / "0.png").convert("L"))).save(image_folder / "gray.png")
+
+    class NearestTrainer:  # the one method `_Bench` uses; float (1, h, w, 3) -> (1, 4h, 4w, 3)
+        def predict_fn(self):
+            return lambda g_tv, g_ntv, lr: np.repeat(np.repeat(lr, 4, axis=1), 4, axis=2)
+
+    bench = _Bench(image_folder, 4, NearestTrainer())
+    assert [(image.name, image.gray) for image in bench.images] == [
+        ("0.png", False), ("1.png", False), ("2.png", False), ("gray.png", True)]
+    value = bench.record({"g_tv": [], "g_ntv": []}, 7, tmp_path / "curve.csv")
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", "--model", "nearest", "--hr-dir", str(image_folder), "--metrics", "psnr"]
+    assert cli.main([*argv, "--json", str(out), "--no-progress"]) == 0
+    (dataset,) = json.loads(out.read_text())["datasets"].values()
+    assert value == dataset["mean"]["psnr"]
+    assert (tmp_path / "curve.csv").read_text().splitlines()[1].startswith(f"7,{value:.4f},")

@@ -175,9 +175,8 @@ def test_killed_training_process_resumes(tmp_path):
 
 
 def test_benchmark_psnr_callback_writes_curve(shared_data, tmp_path):
-    from PIL import Image
-
-    from keras_srfm.metrics import psnr
+    from keras_srfm import evaluation
+    from keras_srfm.inference import KerasUpscaler
     from keras_srfm.training.callbacks import BenchmarkPSNR
 
     model = tiny_model("p")
@@ -190,17 +189,55 @@ def test_benchmark_psnr_callback_writes_curve(shared_data, tmp_path):
     callback.on_epoch_end(1, logs)
     lines = (tmp_path / "curve.csv").read_text().strip().splitlines()
     assert lines[0] == "step,psnr_y,time" and [line.split(",")[0] for line in lines[1:]] == ["0", "1"]
+    assert lines[-1].split(",")[1] == f"{logs['bench_psnr']:.4f}"
     assert (tmp_path / "curve.png").stat().st_size > 1000
-    # The value is the Table I protocol on the generator's output (checked on one image).
-    lr, hr, _ = callback.pairs[0]
-    sr = model.generator(lr[None].astype("float32") / 255.0)[0].numpy()
-    sr = np.round(np.clip(sr, 0, 1) * 255).astype(np.uint8)
-    expected = np.mean([psnr(h[..., 0] if g else h, np.round(np.clip(
-        model.generator(low[None].astype("float32") / 255.0)[0].numpy(), 0, 1) * 255).astype(np.uint8))
-        for low, h, g in callback.pairs])
-    assert logs["bench_psnr"] == pytest.approx(expected, abs=1e-6)
-    assert Image.open(shared_data / "benchmarks/Set5/HR/baby.png").size[0] == hr.shape[1]
-    assert sr.shape == hr.shape
+    # The value is the Table I protocol of `srfm evaluate` on the generator (images decoded once).
+    assert [image.name for image in callback.images] == sorted(p.name for p in (shared_data / "benchmarks/Set5/HR").iterdir())
+    source = evaluation.folder_source(shared_data / "benchmarks/Set5/HR")
+    result = evaluation.evaluate_source(KerasUpscaler(model.generator), source, progress=False, metrics=("psnr",))
+    assert logs["bench_psnr"] == result.mean["psnr"]
+
+
+def test_benchmark_psnr_equals_srfm_evaluate(tmp_path):
+    """The learning curve and `srfm evaluate` are one protocol: same generator, same folder (gray,
+    a TIFF the old callback skipped, a size that is no multiple of 4), the same mean PSNR."""
+    from PIL import Image
+
+    from keras_srfm import cli
+    from keras_srfm.training.callbacks import BenchmarkPSNR
+
+    folder = tmp_path / "Tiny" / "HR"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:66, 0:70]
+    smooth = 127 + 100 * np.sin(xx / 6.0) * np.cos(yy / 9.0)
+    colour = np.clip(smooth[..., None] * [1.0, 0.8, 0.6] + rng.normal(0, 6, (66, 70, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(colour).save(folder / "a.png")
+    Image.fromarray(colour[..., 1]).save(folder / "gray.png")  # mode L: its own Y
+    Image.fromarray(colour[::-1, ::-1]).save(folder / "c.tif")
+    model = tiny_model("p", seed=4)
+    model.generator.save(tmp_path / "g.keras")
+    callback = BenchmarkPSNR(folder, tmp_path / "curve.csv", model.g_optimizer.iterations)
+    callback.set_model(model)
+    assert [(image.name, image.gray) for image in callback.images] == [
+        ("a.png", False), ("c.tif", False), ("gray.png", True)]
+    logs: dict = {}
+    callback.on_epoch_end(0, logs)
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", "--model", str(tmp_path / "g.keras"), "--hr-dir", str(folder), "--metrics", "psnr"]
+    assert cli.main([*argv, "--json", str(out), "--no-progress"]) == 0
+    mean = json.loads(out.read_text())["datasets"]["Tiny"]["mean"]["psnr"]
+    # Exact: the same uint8 SR (round(clip(y, 0, 1) * 255) in float32) and the same scoring code.
+    assert logs["bench_psnr"] == mean
+
+
+def test_benchmark_psnr_needs_an_image(tmp_path):
+    from keras_srfm.training.callbacks import BenchmarkPSNR
+
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(FileNotFoundError, match="no images") as err:
+        BenchmarkPSNR(tmp_path, tmp_path / "curve.csv", tf.Variable(0))
+    assert "\n" not in str(err.value)
 
 
 def test_learning_rate_schedule_decays_from_decay_start():

@@ -102,7 +102,7 @@ def run_figure(args: argparse.Namespace) -> int:
         box = compare.auto_box(hr, args.box_size)
     compare.check_box(box, hr.shape)
 
-    from keras_srfm.inference import write_image
+    from keras_srfm.image_io import write_image
 
     start = time.perf_counter()
     upscalers = [("bicubic", compare.load_model("bicubic"))]

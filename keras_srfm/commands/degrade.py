@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
     from keras_srfm.data.degradation import degrade_image, image_seed, to_uint8, usm_sharpen
     from keras_srfm.evaluation import atomic_write, mod_crop
-    from keras_srfm.inference import read_image
+    from keras_srfm.image_io import read_image
 
     training = args.copies is not None
     lr_dir, hr_dir = (out / "LR", out / "HR") if training else (out, None)

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from keras_srfm.inference import load_upscaler, write_image
+    from keras_srfm.image_io import write_image
+    from keras_srfm.inference import load_upscaler
 
     if args.real:
         return run_real(args, output, chart_path)
@@ -107,7 +108,8 @@ def run_real(args: argparse.Namespace, output: Path, chart_path: Path | None) ->
     from PIL import Image
 
     from keras_srfm import demo
-    from keras_srfm.inference import load_upscaler, write_image
+    from keras_srfm.image_io import write_image
+    from keras_srfm.inference import load_upscaler
 
     start = time.perf_counter()
     if args.model == "default":

@@ -123,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from keras_srfm.cli import CommandError
 
     if args.mos_command == "prepare":
+        from keras_srfm.inference import load_upscaler  # no TensorFlow until a model loads
         from keras_srfm.mos.prepare import default_hr_dir, prepare_study
 
         models = _study_models(args)
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             num_calibration=args.calibration,
             images_per_rater=args.images_per_rater,
             seed=args.seed,
+            load_model=load_upscaler,
         )
         print(f"Study written: {path}")
         return 0

@@ -168,13 +168,13 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _prepare_folder(folder: Path, seen: set[Path]) -> None:
     """Creates an output (sub-)folder once and removes partial files a killed run left there."""
-    from keras_srfm import inference
+    from keras_srfm import image_io
 
     if folder in seen:
         return
     seen.add(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stale = inference.remove_stale_parts(folder)
+    stale = image_io.remove_stale_parts(folder)
     if stale:
         print(
             f"srfm upscale: note: removed {len(stale)} partial file(s) left in {folder} by an "
@@ -187,7 +187,7 @@ def _upscale_one(path: Path, target: Path, upscaler: Any, args: argparse.Namespa
     """Reads, upscales, resizes and writes one image; returns its notes."""
     from keras_srfm import image_io, inference
 
-    loaded = inference.read_image(path, max_pixels=args.max_pixels, keep_16bit=True)
+    loaded = image_io.read_image(path, max_pixels=args.max_pixels, keep_16bit=True)
     height, width = loaded.rgb.shape[:2]
     size = image_io.output_size(
         width,
@@ -202,7 +202,7 @@ def _upscale_one(path: Path, target: Path, upscaler: Any, args: argparse.Namespa
     result = inference.upscale_loaded(
         upscaler, loaded, progress=not args.quiet, alpha=args.alpha_upsampler, size=size
     )
-    return loaded.notes + inference.write_upscaled(result, target, quality=args.quality)
+    return loaded.notes + image_io.write_upscaled(result, target, quality=args.quality)
 
 
 @contextlib.contextmanager
@@ -275,7 +275,7 @@ def _report(kind: str, name: str, message: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from keras_srfm import inference
+    from keras_srfm import image_io
 
     started = time.monotonic()
     _check_options(args)
@@ -284,7 +284,7 @@ def _run(args: argparse.Namespace) -> int:
     prepared: set[Path] = set()
     _prepare_folder(out_dir, prepared)
     upscaler = _resolve_upscaler(args)
-    items = inference.expand_inputs(
+    items = image_io.expand_inputs(
         args.inputs,
         on_skip=lambda note: print(f"srfm upscale: note: {note}", file=sys.stderr),
         recursive=args.recursive,
@@ -327,7 +327,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             _prepare_folder(target.parent, prepared)
             notes = _upscale_one(path, target, upscaler, args)
-        except inference.ImageError as err:
+        except image_io.ImageError as err:
             _report("error", spec, str(err))
             failures += 1
             continue

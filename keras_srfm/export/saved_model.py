@@ -31,7 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from keras_srfm.inference import METADATA_FILE, load_keras_generator, receptive_radius
+from keras_srfm.inference import METADATA_FILE, load_keras_generator
+from keras_srfm.tiling import receptive_radius
 
 DEFAULT_NAME = "srfm"
 # LR pixels per request (serving_default) or per image (serving_bytes): 512 x 512, 4 to 6 GB

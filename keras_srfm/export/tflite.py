@@ -128,7 +128,7 @@ def tflite_ops(path: str | os.PathLike) -> list[str]:
 
 
 def tflite_receptive_radius(path: str | os.PathLike) -> int | None:
-    """LR-pixel receptive-field radius of a converted generator (see inference.receptive_radius).
+    """LR-pixel receptive-field radius of a converted generator (see tiling.receptive_radius).
 
     Returns:
         int, or None if an op of unknown spatial extent is found.

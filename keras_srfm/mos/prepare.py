@@ -63,10 +63,10 @@ def list_images(hr_dir: Path) -> list[Path]:
 def load_hr(path: Path) -> np.ndarray:
     """The HR image as uint8 RGB, cropped to a multiple of the scale (the mod-4 crop).
 
-    Decoded like every other command's input (`keras_srfm.inference.read_image`: EXIF
+    Decoded like every other command's input (`keras_srfm.image_io.read_image`: EXIF
     orientation applied, 16-bit and palette images converted).
     """
-    from keras_srfm.inference import read_image
+    from keras_srfm.image_io import read_image
 
     try:
         hr = read_image(path).rgb
@@ -78,15 +78,20 @@ def load_hr(path: Path) -> np.ndarray:
     return hr[:h, :w]
 
 
-def _resolve_models(models: Mapping[str, str | Upscaler]) -> dict[str, tuple[str, Upscaler]]:
-    """name -> (source description, callable); strings go through `load_upscaler`."""
+def _resolve_models(
+    models: Mapping[str, str | Upscaler], load_model: Callable[[str], Upscaler] | None
+) -> dict[str, tuple[str, Upscaler]]:
+    """name -> (source description, callable); strings go through `load_model`."""
     validate_method_names(list(models))
     resolved: dict[str, tuple[str, Upscaler]] = {}
     for name, spec in models.items():
         if isinstance(spec, str):
-            from keras_srfm.inference import load_upscaler  # TensorFlow: only when needed
-
-            resolved[name] = (spec, load_upscaler(spec))
+            if load_model is None:
+                raise ValueError(
+                    f"Model {name!r} is a spec string; pass load_model= (e.g. load_upscaler) "
+                    f"or a callable. Received: {name}={spec!r}"
+                )
+            resolved[name] = (spec, load_model(spec))
         elif callable(spec):
             resolved[name] = (str(getattr(spec, "name", type(spec).__name__)), spec)
         else:
@@ -142,6 +147,7 @@ def prepare_study(
     images_per_rater: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    load_model: Callable[[str], Upscaler] | None = None,
 ) -> Path:
     """Makes a MOS study directory (Sec. V-C): all versions of `num_images` random HR images.
 
@@ -151,15 +157,19 @@ def prepare_study(
     Args:
         hr_dir: str or Path. Folder of ground-truth images (e.g. BSD100 `HR/`).
         out_dir: str or Path. New (or empty) study directory.
-        models: mapping of name -> spec for `keras_srfm.inference.load_upscaler` (a `.keras`
-            file, SavedModel, `.tflite`...) or a callable uint8 LR -> uint8 4x image.
-            Defaults to none (NN, bicubic and HR only).
+        models: mapping of name -> a callable uint8 LR -> uint8 4x image, or a spec string
+            for `load_model` (a `.keras` file, SavedModel, `.tflite`...). Defaults to none
+            (NN, bicubic and HR only).
         num_images: int. Images in the study. Defaults to 20 (the paper's per-rater count).
         num_calibration: int. Calibration pairs (NN = score 1, HR = score 5). Defaults to 5.
         images_per_rater: int or None. Each rater rates a cyclic window of this many images
             (the paper: 20 of 100, so every image gets 5 raters out of 25). Defaults to all.
         seed: int. Seeds image selection, tokens and each rater's order. Defaults to 0.
         progress: bool. Show a tqdm bar. Defaults to True.
+        load_model: callable or None. Turns a spec string of `models` into an upscaler and
+            is needed only for those: `srfm mos prepare` passes `load_upscaler` of
+            `keras_srfm.inference` (TensorFlow is then imported), so that this module stays
+            free of the upscalers. Defaults to None.
 
     Returns:
         Path of the written `study.json`.
@@ -196,7 +206,7 @@ def prepare_study(
         raise ValueError(f"{hr_dir} has {len(files)} images; num_calibration={num_calibration}")
     calib = (spare + chosen)[:num_calibration]
 
-    resolved = _resolve_models(models or {})
+    resolved = _resolve_models(models or {}, load_model)
     upscalers = {name: fn for name, (_, fn) in resolved.items()}
     source_hashes = {p: sha256_file(p) for p in dict.fromkeys(chosen + calib)}
     # The token key depends on the seed and the source pixels: deterministic, yet not

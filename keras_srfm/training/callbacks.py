@@ -88,44 +88,32 @@ class HistoryCSV(keras.callbacks.Callback):
 
 
 class BenchmarkPSNR(keras.callbacks.Callback):
-    """Y-channel PSNR (shave = scale) on a folder of HR images, the paper's protocol.
+    """Y-channel PSNR (shave = scale) on a folder of HR images: the `srfm evaluate` protocol.
 
-    LR inputs are MATLAB-bicubic downscales of the mod-cropped HR (made once). The value is
-    added to the epoch logs as `bench_psnr` (so TensorBoard and CSV loggers see it) and
-    appended with the step to `curve_csv`: the learning curve.
+    The images are decoded once (`keras_srfm.evaluation.curve_images`) and scored at each
+    epoch end by `keras_srfm.evaluation.curve_psnr`, so the value equals the PSNR mean of
+    `srfm evaluate --hr-dir` for the same generator. It is added to the epoch logs as
+    `bench_psnr` (so TensorBoard and CSV loggers see it) and appended with the step to
+    `curve_csv`: the learning curve.
+
+    Raises:
+        FileNotFoundError: the folder is missing or holds no image (one line).
     """
 
     def __init__(self, hr_dir: str | Path, curve_csv: str | Path, step: tf.Variable, scale: int = 4) -> None:
         super().__init__()
-        from keras_srfm.imresize import imresize
+        from keras_srfm.evaluation import curve_images
 
         self.step = step
         self.scale = scale
         self.curve_csv = Path(curve_csv)
-        self.pairs = []
-        files = sorted(p for p in Path(hr_dir).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))
-        if not files:
-            raise FileNotFoundError(f"no HR images in {hr_dir}")
-        from PIL import Image
-
-        for path in files:
-            with Image.open(path) as img:
-                gray = img.mode == "L"
-                hr = np.asarray(img.convert("RGB"))
-            h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
-            hr = hr[:h, :w]
-            self.pairs.append((imresize(hr, 1.0 / scale), hr, gray))
+        self.images = curve_images(hr_dir)
 
     def psnr(self) -> float:
-        from keras_srfm.metrics import psnr
+        from keras_srfm.evaluation import curve_psnr, uint8_upscaler
 
-        values = []
-        for lr, hr, gray in self.pairs:
-            sr = super_resolve(self.model.generator, lr[np.newaxis].astype("float32") / 255.0)[0]
-            sr = np.round(np.clip(sr.numpy().astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
-            # A gray HR is its own Y; metrics reduces the SR of it with the rgb2gray convention.
-            values.append(psnr(hr[..., 0] if gray else hr, sr, shave=self.scale))
-        return float(np.mean(values))
+        upscaler = uint8_upscaler(lambda lr: super_resolve(self.model.generator, lr))
+        return curve_psnr(upscaler, self.images, self.scale)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = self.psnr()

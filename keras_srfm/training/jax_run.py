@@ -331,24 +331,21 @@ class ScalarWriter:
 
 
 class _Bench:
-    """The learning curve: Y-PSNR (shave = scale) on a folder, as `srfm evaluate` measures it."""
+    """The learning curve: Y-PSNR (shave = scale) on a folder, as `srfm evaluate` measures it
+    (`keras_srfm.evaluation.curve_psnr`; the images are decoded once)."""
 
     def __init__(self, folder: str | Path, scale: int, trainer: JaxSRFM) -> None:
-        from keras_srfm.evaluation import degrade, folder_source
+        from keras_srfm.evaluation import curve_images
 
         self.scale = scale
-        self.pairs = [(*degrade(image.hr, scale), image.gray) for image in folder_source(folder).images()]
+        self.images = curve_images(folder)
         self.predict = trainer.predict_fn()
 
     def record(self, state: State, step: int, curve: Path) -> float:
-        from keras_srfm.inference import to_uint8
-        from keras_srfm.metrics import psnr
+        from keras_srfm.evaluation import curve_psnr, uint8_upscaler
 
-        scores = []
-        for hr, lr, gray in self.pairs:
-            sr = to_uint8(np.asarray(self.predict(state["g_tv"], state["g_ntv"], lr[None].astype("float32") / 255.0))[0])
-            scores.append(psnr(hr[..., 0] if gray else hr, sr, shave=self.scale))
-        value = float(np.mean(scores))
+        upscaler = uint8_upscaler(lambda lr: self.predict(state["g_tv"], state["g_ntv"], lr))
+        value = curve_psnr(upscaler, self.images, self.scale)
         append_csv_row(curve, {"step": step, "psnr_y": f"{value:.4f}", "time": f"{time.time():.0f}"},
                        ["step", "psnr_y", "time"])
         plot_learning_curve(curve, curve.with_suffix(".png"))
