@@ -12,6 +12,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def write_stripes(folder: Path, count: int = 2, height: int = 64, width: int = 72) -> Path:
+    """`count` smooth striped RGB PNGs (a training folder for tiny runs); returns `folder`."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:height, 0:width]
+    for i in range(count):
+        img = (127 + 120 * np.sin((xx * (i + 1) + yy) / 5.0))[..., None] * np.array([1.0, 0.8, 0.6])
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
 def data_dir() -> Path:
     """The one setting for real images: env SRFM_DATA_DIR, default ../shared/data."""
     return Path(os.environ.get("SRFM_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))

@@ -105,15 +105,10 @@ def test_a_wrong_objective_is_far_outside_the_tolerance(steps: dict) -> None:
 def test_srfm_train_backend_jax_runs_without_tensorflow(tmp_path) -> None:
     """`srfm train --backend jax --config RECIPE` trains (with a learning curve) where only JAX is
     installed, as on the lent GPU machines: TensorFlow is hidden from the process."""
-    from PIL import Image
+    from conftest import write_stripes
 
     root = Path(__file__).parents[1]
-    folder = tmp_path / "hr"
-    folder.mkdir()
-    yy, xx = np.mgrid[0:64, 0:72]
-    for i in range(2):
-        img = (127 + 120 * np.sin((xx * (i + 1) + yy) / 5.0))[..., None] * np.array([1.0, 0.8, 0.6])
-        Image.fromarray(img.astype(np.uint8)).save(folder / f"img{i}.png")
+    folder = write_stripes(tmp_path / "hr")
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps({"phases": [{"name": "gpu", "srfm_train": [{
         "backend": "jax", "variant": "pcsa", "data": [str(folder)], "bench_dir": str(folder), "blocks": 1,

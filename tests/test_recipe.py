@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from conftest import write_stripes
 
 from keras_srfm.training.recipe import RecipeError, phase_calls, stop_calls
 
@@ -112,13 +111,7 @@ def test_config_takes_a_shipped_models_name():
 
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "hr"
-    folder.mkdir()
-    yy, xx = np.mgrid[0:64, 0:72]
-    for i in range(2):
-        img = (127 + 120 * np.sin((xx * (i + 1) + yy) / 5.0))[..., None] * np.array([1.0, 0.8, 0.6])
-        Image.fromarray(img.astype(np.uint8)).save(folder / f"img{i}.png")
-    return folder
+    return write_stripes(tmp_path / "hr")
 
 
 @pytest.mark.slow

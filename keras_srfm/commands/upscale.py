@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from keras_srfm.image_io import DEFAULT_MAX_PIXELS  # no TensorFlow: `srfm --help` stays instant
+
 FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
 
 
@@ -77,7 +79,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "tiled output equal untiled output)",
     )
     p.add_argument(
-        "--max-pixels", type=int, default=64_000_000, help="refuse larger inputs (default: 64e6)"
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger inputs (default: {DEFAULT_MAX_PIXELS:,})"
     )
     size = p.add_argument_group(
         "output size", "x4 by the model, then MATLAB bicubic to the size asked (default: x4)"
