@@ -269,7 +269,11 @@ def use_jax_backend() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.backend == "jax" or (args.export_only and _saved_backend(args.run_dir) == "jax"):
+    calls = getattr(args, "calls", [args])
+    backends = {call.backend for call in calls}  # a recipe's calls name theirs
+    if len(backends) > 1:
+        raise ValueError(f"the calls of --config {args.config} name several backends: {sorted(backends)}")
+    if backends == {"jax"} or (args.export_only and _saved_backend(args.run_dir) == "jax"):
         use_jax_backend()
     if args.export_only and _saved_backend(args.run_dir) == "jax":
         from keras_srfm.training.jax_run import export_from_checkpoint
@@ -288,7 +292,6 @@ def run(args: argparse.Namespace) -> int:
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
     from keras_srfm.training.run_setup import newest_checkpoint_step
 
-    calls = getattr(args, "calls", [args])
     done = newest_checkpoint_step(Path(args.run_dir))
     # A recipe's later calls resume the run with their schedule changes; calls already past
     # (an interrupted `--config` run started again) are skipped, not replayed.
