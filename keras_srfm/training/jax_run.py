@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
+from tqdm.auto import tqdm
 
 from keras_srfm.config import DataConfig
 from keras_srfm.training.jax_step import JaxSRFM, State
@@ -286,6 +287,8 @@ def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: 
     bench = _Bench(bench_dir, run.generator.scale, trainer) if bench_dir else None
     scalars = ScalarWriter(run_dir / "logs" / "train")
     per_epoch, step = run.train.checkpoint_every, start
+    # A bar on a terminal (tqdm turns itself off when stdout is a file: the lines below remain).
+    bar = tqdm(total=run.train.steps, initial=start, unit="step", desc="srfm train", disable=None)
     while step < run.train.steps:
         interval = step // per_epoch
         end = min(per_epoch * (interval + 1), run.train.steps)
@@ -297,6 +300,7 @@ def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: 
             state, logs = step_fn(state, lr, hr)
             sums = {k: sums.get(k, 0.0) + v for k, v in logs.items()}
             step += 1
+            bar.update(1)
         values = {k: float(v) / (step - first) for k, v in sums.items()}
         if bench is not None:
             values["bench_psnr"] = bench.record(state, step, run_dir / "curve.csv")
@@ -305,8 +309,9 @@ def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: 
                        ["epoch", "step", *sorted(values)])
         scalars.write(interval, values)
         save_checkpoint(run_dir / "checkpoints", step, state, run.train.keep_checkpoints)
-        print(f"step {step}: " + " ".join(f"{k}={v:.4g}" for k, v in sorted(values.items()))
-              + f" ({time.time() - began:.1f} s)", flush=True)
+        tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.4g}" for k, v in sorted(values.items()))
+                   + f" ({time.time() - began:.1f} s)")
+    bar.close()
     return state
 
 
