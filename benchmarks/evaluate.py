@@ -15,7 +15,6 @@ Writes benchmarks/results/evaluate.json and benchmarks/results/evaluate.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -114,7 +113,7 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from keras_srfm.evaluation import atomic_write
+    from keras_srfm.atomic import atomic_write, write_json
     from keras_srfm.models.generator import build_generator
 
     sets = [args.data_dir / "benchmarks" / name / "HR" for name in args.sets]
@@ -133,7 +132,7 @@ def main() -> None:
         "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out / "evaluate.json", json.dumps(document, indent=2) + "\n")
+    write_json(args.out / "evaluate.json", document)
     atomic_write(args.out / "evaluate.md", markdown(document))
     print(markdown(document))
 

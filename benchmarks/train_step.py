@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": results,
     }
-    from keras_srfm.evaluation import atomic_write, write_json
+    from keras_srfm.atomic import atomic_write, write_json
 
     text = markdown(document)
     print("\n" + text)

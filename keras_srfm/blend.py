@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from keras_srfm import evaluation
+from keras_srfm.atomic import atomic_path
 
 SWEEP_KIND = "srfm-blend-sweep"
 DEFAULT_SWEEP_METRICS = ("psnr", "niqe")
@@ -195,12 +196,8 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
     if path.suffix != ".keras":
         raise ValueError(f"the output must be a .keras file. Received: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
-    try:
+    with atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -18,11 +18,9 @@ Image sources are folders of HR images or the `srfm_*` TFDS builders of `tfds_bu
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import io
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from keras_srfm import formats
+from keras_srfm.atomic import atomic_write, write_json  # noqa: F401  (re-exported)
 from keras_srfm.imresize import imresize
 from keras_srfm.metrics import niqe, psnr, rgb_to_gray, ssim, vif
 
@@ -672,22 +671,6 @@ def results_csv(results: Iterable[DatasetResult]) -> str:
     return buffer.getvalue()
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
-    """Writes a file through a temp file in the same folder and `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def check_writable(path: str | os.PathLike, *, folder: bool, flag: str) -> None:
     """Checks, before a long run, that an output file or folder can be written.
 
@@ -716,7 +699,3 @@ def check_writable(path: str | os.PathLike, *, folder: bool, flag: str) -> None:
         os.unlink(probe)
     except OSError as err:
         raise ValueError(f"{flag} {path} is not writable ({err.strerror or err})") from err
-
-
-def write_json(path: str | os.PathLike, document: dict[str, Any]) -> None:
-    atomic_write(path, json.dumps(document, indent=2) + "\n")

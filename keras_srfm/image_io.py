@@ -3,9 +3,9 @@
 - **Reading.** `read_image` decodes any Pillow image as 8-bit RGB (+ alpha), EXIF orientation
   applied, refusing decompression bombs from the header and non-regular files (FIFOs,
   devices); `expand_inputs` turns files, folders and glob patterns into the inputs of a run.
-- **Writing.** `write_image` / `write_upscaled` write through `atomic_save` (a temp file in
-  the same folder, then `os.replace`), so an interrupted run leaves no partial output;
-  `remove_stale_parts` deletes the temp files of a killed one.
+- **Writing.** `write_image` / `write_upscaled` write through `keras_srfm.atomic.atomic_save`
+  (a temp file in the same folder, then `os.replace`), so an interrupted run leaves no partial
+  output; `remove_stale_parts` deletes the temp files of a killed one.
 - **Metadata.** EXIF (with the orientation tag reset to 1 once the rotation is applied, and
   the pixel-size tags updated), the ICC colour profile, and the DPI scaled by the resize factor,
   so the printed size stays the same.
@@ -27,7 +27,6 @@ import dataclasses
 import math
 import os
 import re
-import secrets
 import stat
 import struct
 import time
@@ -40,6 +39,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from keras_srfm import formats
+from keras_srfm.atomic import PART_RE as _PART_RE
+from keras_srfm.atomic import PART_SUFFIX, atomic_save  # noqa: F401  (re-exported)
 
 DEFAULT_MAX_PIXELS = 64_000_000  # Refuse larger inputs (decompression bombs); --max-pixels.
 IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # what `read_image` reads (Pillow)
@@ -557,8 +558,6 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 _FORMATS = formats.OUTPUT_FORMATS
 
-PART_SUFFIX = ".part"
-_PART_RE = re.compile(r"\..+\.srfm-(\d+)-[A-Za-z0-9_]+\.part")
 _LEGACY_PART_RE = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.part")
 LEGACY_PART_AGE_S = 3600  # a pid-less temp file this old is no write in progress
 
@@ -651,43 +650,6 @@ def write_upscaled(
     if result.pixels.dtype == np.uint16:
         notes.append(f"{fmt} holds 8 bits per sample: 16-bit result written as 8-bit")
     return notes + write_image(result.to_pil(), path, quality=quality, metadata=result.metadata)
-
-
-def _part_prefix(path: Path) -> str:
-    return f".{path.name}.srfm-{os.getpid()}-"
-
-
-def atomic_save(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
-    """Writes a file through `.<name>.srfm-<pid>-<random>.part` in its folder, then `os.replace`.
-
-    Interrupted by an exception, SIGINT, or SIGTERM turned into one (`srfm upscale`), the
-    temp file is deleted. A SIGKILL or power loss leaves it behind: `remove_stale_parts` finds
-    it by the writer's pid and deletes it on the next run.
-
-    Args:
-        path: str or path. The final file; replaced only once it is complete.
-        write: callable. Writes the whole content to the binary handle it is given.
-    """
-    path = Path(path)
-    for _ in range(100):
-        # The name (with this process's pid) is fixed before the file exists, so a signal at
-        # any moment inside `try`, even during the open, still finds the file to delete;
-        # `tempfile.mkstemp` can be interrupted between creating a file and returning its name.
-        tmp = path.parent / f"{_part_prefix(path)}{secrets.token_hex(4)}{PART_SUFFIX}"
-        try:
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
-            except FileExistsError:
-                continue  # drawn twice: draw again
-            with os.fdopen(fd, "wb") as handle:
-                write(handle)
-            os.replace(tmp, path)
-            return
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-    raise FileExistsError(f"no free temporary name next to {path}")
 
 
 def _pid_running(pid: int) -> bool:

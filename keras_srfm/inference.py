@@ -27,17 +27,16 @@ import numpy as np
 from PIL import Image
 
 from keras_srfm import image_io
+from keras_srfm.atomic import PART_SUFFIX, atomic_save  # noqa: F401  (re-exported: public API)
 from keras_srfm.image_io import (  # noqa: F401  (re-exported: public API)
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     LEGACY_PART_AGE_S,
-    PART_SUFFIX,
     ImageError,
     ImageMetadata,
     InputFile,
     LoadedImage,
     UpscaledImage,
-    atomic_save,
     expand_inputs,
     open_regular_file,
     read_image,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_srfm import evaluation
+from keras_srfm.atomic import atomic_write
 from keras_srfm.blend import SWEEP_KIND
 
 DEFAULT_DATASET = "BSD100"  # the paper's MOS set (Sec. V-C)
@@ -271,5 +272,5 @@ def save_png(fig: Any, path: str | os.PathLike) -> Path:
         raise ValueError(f"the figure must be a .png file. Received: {path}")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    evaluation.atomic_write(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
     return path

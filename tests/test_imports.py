@@ -2,7 +2,8 @@
 
 Every `import` counts, at module level or inside a function (a lazy import is still a
 dependency). `keras_srfm.image_io` (image files) and `keras_srfm.tiling` (receptive field,
-tiles) stand alone: no upscaler and no TensorFlow at import; `keras_srfm.evaluation` and
+tiles) stand alone: no upscaler and no TensorFlow at import; `keras_srfm.atomic` (atomic
+file writes) imports only the standard library; `keras_srfm.evaluation` and
 `keras_srfm.mos` score and show images without the upscalers of `keras_srfm.inference`.
 """
 
@@ -117,6 +118,11 @@ def test_image_io_and_tiling_stand_alone(name):
     top = {m.split(".")[0] if not m.startswith("keras_srfm") else m for m in _imports(name, top_level_only=True)}
     assert "keras_srfm.inference" not in _imports(name)
     assert not top & {"tensorflow", "keras", "jax"}, top
+
+
+def test_atomic_writes_need_only_the_standard_library():
+    """`keras_srfm.atomic` is used from every layer (images, reports, checkpoints): no cycle, no cost."""
+    assert {m.split(".")[0] for m in _imports("keras_srfm.atomic")} <= set(sys.stdlib_module_names) | {"__future__"}
 
 
 def test_image_io_and_tiling_import_no_tensorflow():

@@ -181,12 +181,15 @@ def test_deleted_checkpoints_refuse_instead_of_restarting(trained, image_folder,
 def test_interrupted_saves_are_cleaned_and_keep_checkpoints(trained, image_folder, capsys):
     (trained / "checkpoints" / "ckpt-5_temp").mkdir()
     (trained / "checkpoints" / "ckpt-5_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"x")
+    state_part = trained / "checkpoints" / ".checkpoint.srfm-99999999-ab12cd34.part"  # write_state, killed
+    state_part.write_text("model_checkpoint_path")
     capsys.readouterr()
     assert train_in_process(trained, image_folder, "--keep-checkpoints", "2", steps=6) == 0
     out = capsys.readouterr().out
-    assert "removed what an interrupted save left: ckpt-5_temp" in out
+    assert f"removed what an interrupted save left: {state_part.name}, ckpt-5_temp" in out
     assert "train.keep_checkpoints: 3 -> 2" in out
     assert not (trained / "checkpoints" / "ckpt-5_temp").exists()
+    assert not state_part.exists()
     assert ckpt_steps(trained) == [5, 6]
     assert history_steps(trained) == [1, 2, 3, 4, 5, 6]
 

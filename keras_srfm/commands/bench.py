@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from keras_srfm import bench
-    from keras_srfm.evaluation import write_json
+    from keras_srfm.atomic import write_json
     from keras_srfm.presets import resolve_model
 
     # Every input is checked before anything is built or written.

@@ -57,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_sweep(args: argparse.Namespace) -> int:
     from keras_srfm import blend, evaluation
+    from keras_srfm.atomic import write_json
     from keras_srfm.cli import CommandError
 
     if not args.json:
@@ -90,7 +91,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
             print(f"  HR NIQE={entry['hr']['mean']['niqe']:.4f}")
     if "niqe" in metrics:
         print(evaluation.NIQE_NOTE)
-    evaluation.write_json(args.json, document)
+    write_json(args.json, document)
     return 0
 
 

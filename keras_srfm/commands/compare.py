@@ -130,7 +130,7 @@ def run_figure(args: argparse.Namespace) -> int:
 
 def run_page(args: argparse.Namespace) -> int:
     from keras_srfm import compare
-    from keras_srfm.evaluation import atomic_write
+    from keras_srfm.atomic import atomic_write
 
     # Every input is checked before a model is loaded or anything is written.
     for option, value in (

@@ -145,7 +145,7 @@ def _png(image: Any) -> bytes:
 
 def _write_lr(folder: Path, name: str, lr: Any, data: bytes | None) -> str:
     """Writes `name.jpg` (the chain's JPEG) or `name.png`; removes a stale other one."""
-    from keras_srfm.evaluation import atomic_write
+    from keras_srfm.atomic import atomic_write
 
     suffix, other = (".jpg", ".png") if data is not None else (".png", ".jpg")
     atomic_write(folder / f"{name}{suffix}", data if data is not None else _png(lr))
@@ -176,8 +176,9 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
     from tqdm.auto import tqdm
 
+    from keras_srfm.atomic import atomic_write, write_json
     from keras_srfm.data.degradation import degrade_image, image_seed, to_uint8, usm_sharpen
-    from keras_srfm.evaluation import atomic_write, mod_crop
+    from keras_srfm.evaluation import mod_crop
     from keras_srfm.image_io import read_image
 
     training = args.copies is not None
@@ -218,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         "config": config.to_dict(),
         "files": written,
     }
-    atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    write_json(out / MANIFEST, manifest)
     jpegs = sum(name.endswith(".jpg") for names in written.values() for name in names)
     total = sum(len(names) for names in written.values())
     print(

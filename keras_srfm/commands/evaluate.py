@@ -82,6 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from keras_srfm import evaluation
+    from keras_srfm.atomic import atomic_write, write_json
     from keras_srfm.cli import CommandError
 
     if not args.hr_dir and not args.dataset:
@@ -142,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
                 "LR = MATLAB bicubic 1/4 on uint8", "LR = the given LR file (paired by stem)"
             )
             document["lr_dirs"] = [str(d) for d in args.lr_dir]
-        evaluation.write_json(args.json, document)
+        write_json(args.json, document)
     if args.csv:
-        evaluation.atomic_write(args.csv, evaluation.results_csv(results))
+        atomic_write(args.csv, evaluation.results_csv(results))
     failed = sum(len(r.failed) for r in results)
     if failed:
         scored = sum(len(r.per_image) for r in results)

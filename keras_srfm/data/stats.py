@@ -9,8 +9,6 @@ in a per-pixel mean of the whole set), stored as JSON, and read back by training
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from keras_srfm.atomic import write_json
 from keras_srfm.config import DataConfig
 
 
@@ -115,17 +114,7 @@ def compute_rgb_stats(
 
 def save_rgb_stats(stats: dict[str, Any], path: str | Path) -> None:
     """Writes `stats` as JSON atomically (temp file + rename: never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(stats, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json(path, stats)
 
 
 def load_rgb_mean(path: str | Path) -> tuple[float, float, float]:

@@ -201,6 +201,8 @@ def export_saved_model(
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists (use --overwrite or another --version)")
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A whole folder, swapped by `_replace_dir` (not `keras_srfm.atomic`: a rename cannot
+    # replace a non-empty folder).
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}.tmp-"))
     umask = os.umask(0)
     os.umask(umask)

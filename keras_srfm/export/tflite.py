@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from keras_srfm.atomic import atomic_path
 
 QUANTIZATIONS = ("float32", "float16", "int8")
 
@@ -70,17 +71,8 @@ def convert_to_tflite(
     signature = [keras.InputSpec(shape=(1, tile, tile, 3), dtype="float32")]
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.", suffix=".tflite")
-    os.close(fd)
-    try:
-        with _quiet():
-            model.export(tmp, format="litert", input_signature=signature, verbose=False, **options)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(output) as tmp, _quiet():
+        model.export(str(tmp), format="litert", input_signature=signature, verbose=False, **options)
     return output
 
 

@@ -216,6 +216,7 @@ def prepare_study(
     ).digest()
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # A whole study folder, built aside and renamed in (not `keras_srfm.atomic`, which writes files).
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         manifest = _build(tmp, chosen, calib, upscalers, source_hashes, key, progress)

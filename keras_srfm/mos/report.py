@@ -15,14 +15,13 @@ import dataclasses
 import datetime
 import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from keras_srfm.atomic import atomic_write
 from keras_srfm.mos.db import RatingStore
 from keras_srfm.mos.study import HIGH_METHOD, LOW_METHOD, MAX_SCORE, MIN_SCORE, load_study
 
@@ -150,17 +149,6 @@ def rater_stats(
     return out
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _csv_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -223,7 +211,7 @@ def plot_mos(scores: Sequence[MethodScore], path: Path, title: str) -> None:
         fig.savefig(buf, format="png", dpi=150)
     finally:
         plt.close(fig)
-    _atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,11 +274,11 @@ def write_report(study_dir: str | Path, out_dir: str | Path | None = None) -> Re
     out = Path(out_dir) if out_dir is not None else study.root / "report"
     out.mkdir(parents=True, exist_ok=True)
     files = {name: out / name for name in ("mos.csv", "raters.csv", "ratings.csv", "mos.png")}
-    _atomic_write(
+    atomic_write(
         files["ratings.csv"],
         _csv_bytes(RATING_FIELDS, [[r[k] for k in RATING_FIELDS] for r in ratings]),
     )
-    _atomic_write(
+    atomic_write(
         files["mos.csv"],
         _csv_bytes(
             (
@@ -320,7 +308,7 @@ def write_report(study_dir: str | Path, out_dir: str | Path | None = None) -> Re
             ],
         ),
     )
-    _atomic_write(
+    atomic_write(
         files["raters.csv"],
         _csv_bytes(
             (

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from keras_srfm.atomic import PART_RE, atomic_write
 from keras_srfm.training.run_setup import RunStateError  # noqa: F401  (re-exported; shared with the JAX run)
 
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
@@ -72,8 +73,9 @@ def clean_interrupted(directory: str | Path) -> list[str]:
     """Removes the staging files of interrupted saves; returns their names.
 
     TensorFlow writes a sharded checkpoint into `ckpt-<step>_temp/` and renames the files
-    when done, and the state file through `checkpoint.tmp<random>`; a kill in between
-    leaves them behind. None of them is ever read.
+    when done, and the state file through `checkpoint.tmp<random>` (`write_state` through
+    `keras_srfm.atomic`'s `.checkpoint.srfm-<pid>-<random>.part`); a kill in between leaves
+    them behind. None of them is ever read.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -83,7 +85,9 @@ def clean_interrupted(directory: str | Path) -> list[str]:
         if path.name.startswith("ckpt-") and "_temp" in path.name:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
             removed.append(path.name)
-        elif path.name.startswith(f"{STATE_FILE}.tmp"):
+        elif path.name.startswith(f"{STATE_FILE}.tmp") or (
+            path.name.startswith(f".{STATE_FILE}.") and PART_RE.fullmatch(path.name)
+        ):
             path.unlink()
             removed.append(path.name)
     return removed
@@ -122,9 +126,7 @@ def write_state(directory: str | Path, steps: list[int]) -> None:
     lines += [f'all_model_checkpoint_paths: "ckpt-{step}"' for step in steps]
     lines += [f"all_model_checkpoint_timestamps: {t!r}" for t in times]
     lines += [f"last_preserved_timestamp: {min(times) - 1.0!r}"]
-    tmp = directory / f".{STATE_FILE}.srfm-tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(directory / STATE_FILE)
+    atomic_write(directory / STATE_FILE, "\n".join(lines) + "\n")
 
 
 def _quarantine(directory: Path, step: int) -> None:

@@ -24,7 +24,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.training.callbacks import BenchmarkPSNR, append_csv_row, write_json
+from keras_srfm.atomic import write_json
+from keras_srfm.training.callbacks import BenchmarkPSNR, append_csv_row
 from keras_srfm.training.checkpoints import (
     DiskFullError,
     is_disk_full,
@@ -100,7 +101,7 @@ def _train(
         run_dir.mkdir(parents=True, exist_ok=True)
         changes = check_resume_config(run_dir, run)
         print(f"srfm train: configuration\n{run.describe()}", flush=True)
-        write_json(run_dir / "config.json", run.to_dict())
+        write_json(run_dir / "config.json", run.to_dict(), sort_keys=True)
     with strategy.scope():
         model = build_training_model(run)
     checkpoint = checkpoint_for(model)

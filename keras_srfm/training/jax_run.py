@@ -18,7 +18,6 @@ exactly the patches an uninterrupted one would have.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from keras_srfm.atomic import atomic_path, atomic_save, write_json
 from keras_srfm.config import DataConfig
 from keras_srfm.training.jax_step import JaxSRFM, State
 from keras_srfm.training.run_setup import (
@@ -39,7 +39,6 @@ from keras_srfm.training.run_setup import (
     load_generator_weights,
     log_resume_changes,
     plot_learning_curve,
-    write_json,
 )
 from keras_srfm.training.schedules import learning_rate_schedule
 
@@ -166,12 +165,8 @@ def save_checkpoint(directory: Path, step: int, state: State, keep: int) -> Path
     directory.mkdir(parents=True, exist_ok=True)
     leaves = jax.tree_util.tree_leaves({k: v for k, v in state.items() if k not in _NOT_CHECKPOINTED})
     path = directory / f"ckpt-{step}.npz"
-    tmp = directory / f".ckpt-{step}.npz.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        np.savez(f, step=np.int64(step), **{f"a{i}": np.asarray(x) for i, x in enumerate(leaves)})
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    arrays = {f"a{i}": np.asarray(x) for i, x in enumerate(leaves)}
+    atomic_save(path, lambda f: np.savez(f, step=np.int64(step), **arrays), fsync=True)
     for _, old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
     return path
@@ -234,9 +229,8 @@ def _export(trainer: JaxSRFM, state: State, path: Path) -> Path:
     trainer.assign(state)
     if getattr(trainer.g_optimizer, "use_ema", False):
         trainer.g_optimizer.finalize_variable_values(trainer.generator.trainable_variables)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
-    trainer.generator.save(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        trainer.generator.save(tmp)
     return path
 
 
@@ -256,7 +250,7 @@ def run_training(run: RunConfig, run_dir: str | Path, bench_dir: str | Path | No
     run_dir.mkdir(parents=True, exist_ok=True)
     changes = check_resume_config(run_dir, run)
     print(f"srfm train: configuration\n{run.describe()}", flush=True)
-    write_json(run_dir / "config.json", run.to_dict())
+    write_json(run_dir / "config.json", run.to_dict(), sort_keys=True)
     keras.utils.set_random_seed(run.train.seed)
     trainer = build_trainer(run)
     state = trainer.initial_state()

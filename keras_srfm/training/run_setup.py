@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from keras_srfm import atomic
+from keras_srfm.atomic import atomic_save, atomic_write
 from keras_srfm.config import (
     DataConfig,
     DiscriminatorConfig,
@@ -191,10 +194,9 @@ def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> in
     kept = [row for row, at in zip(body, steps, strict=True) if at <= step]
     dropped = len(body) - len(kept)
     if dropped:
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", newline="") as f:
-            csv.writer(f).writerows([header, *kept])
-        tmp.replace(path)
+        text = io.StringIO()
+        csv.writer(text).writerows([header, *kept])
+        atomic_write(path, text.getvalue())
     return dropped
 
 
@@ -244,16 +246,16 @@ def plot_learning_curve(curve_csv: str | Path, png: str | Path, baseline: float 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     png = Path(png)
-    tmp = png.with_name(f".{png.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(png)
+    try:
+        atomic_save(png, lambda handle: fig.savefig(handle, format="png"))
+    finally:
+        plt.close(fig)
     return png
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Atomic JSON write (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    tmp.replace(path)
+    """`keras_srfm.atomic.write_json` with keys sorted, as a run's `config.json` is written.
+
+    Kept for callers of this name; the package calls `keras_srfm.atomic.write_json` itself.
+    """
+    atomic.write_json(path, payload, sort_keys=True)

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from keras_srfm.atomic import atomic_path, write_json
 from keras_srfm.config import GeneratorConfig, TrainConfig
 from keras_srfm.models.discriminator import build_discriminator
 from keras_srfm.models.generator import build_generator, generator_config_of
@@ -46,7 +46,6 @@ from keras_srfm.training.run_setup import (  # noqa: F401  (RunConfig, check_res
     check_resume_config,
     load_generator_weights,
     log_resume_changes,
-    write_json,
 )
 from keras_srfm.training.schedules import learning_rate_schedule
 from keras_srfm.training.tf_step import SRFM
@@ -177,7 +176,7 @@ def run_training(
     run_dir.mkdir(parents=True, exist_ok=True)
     changes = check_resume_config(run_dir, run)
     print(f"srfm train: configuration\n{run.describe()}", flush=True)
-    write_json(run_dir / "config.json", run.to_dict())
+    write_json(run_dir / "config.json", run.to_dict(), sort_keys=True)
     with precision(run.train.mixed_precision):
         return _train(run, run_dir, changes, dataset, bench_dir, verbose)
 
@@ -314,9 +313,8 @@ def float32_generator(generator: keras.Model, config: GeneratorConfig | None = N
 
 
 def _save_atomically(generator: keras.Model, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
-    generator.save(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        generator.save(tmp)
 
 
 def export_from_checkpoint(run_dir: str | Path, output: str | Path) -> tuple[Path, int]:
