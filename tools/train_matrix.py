@@ -9,8 +9,8 @@ that a test can check that each one is an axis or deliberately left out (`NOT_ON
 
 `pairwise()` is a small greedy all-pairs generator (AETG-style, deterministic): every value
 of every axis meets every value of every other axis in at least one row. It keeps the
-smallest of a few seeded constructions, and among those the one with the fewest costly
-values (`ROW_COST`: `--jit`, whose XLA compilation dominates the tier's time). Rows whose values
+smallest of a few seeded constructions, and among those the cheapest to run (`row_cost`:
+`--jit`, whose XLA compilation dominates the tier's time, most of all with `multiworker`). Rows whose values
 this machine refuses (`keras_srfm.training.runner.unsupported`) are kept apart and checked to be
 refused in one line. Every option that takes a value (`VALUE_FLAGS`) is set in one pairwise
 row per precision.
@@ -90,10 +90,15 @@ NOT_ON_CLI = {
 }
 PRECISION = "mixed_precision"
 STRATEGY = "strategy"
-# What a value adds to a row's run time, in plain rows, for `pairwise` to prefer the covering
-# set that runs fastest among the smallest ones: `--jit` XLA-compiles the GAN step in each of
-# the row's runs (such a row takes about 4x a plain one on a 2-core CPU).
-ROW_COST = {("jit", True): 3.0}
+
+
+def row_cost(row: Row) -> float:
+    """A row's run time in plain rows (a part-made row: of the values set so far), for `pairwise`
+    to prefer the covering set that runs fastest among the smallest ones. `--jit` XLA-compiles
+    the GAN step in each of the row's runs: about 3-4x a plain row on a 2-core CPU, 6x with the
+    multi-worker custom loop (measured on the matrix tier)."""
+    jit = bool(row.get("jit"))
+    return 1.0 + 2.5 * jit + 3.0 * (jit and row.get(STRATEGY) == "multiworker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,14 +199,14 @@ def enum_fields() -> list[str]:
 
 
 Row = dict[str, Any]
-Cost = Callable[[str, Any], float]
+Cost = Callable[[Row], float]
 
 
-def pairwise(values: dict[str, Sequence[Any]], cost: Cost | None = None, tries: int = 32) -> list[Row]:
+def pairwise(values: dict[str, Sequence[Any]], cost: Cost | None = None, tries: int = 64) -> list[Row]:
     """Rows in which every pair of values of two different axes occurs at least once.
 
     The fewest rows of `tries` greedy constructions, then the cheapest (sum of `cost` over
-    the cells). Each construction is AETG-style: a row starts from a pair not yet covered,
+    the rows). Each construction is AETG-style: a row starts from a pair not yet covered,
     then each other axis takes the value that covers most new pairs with the values already
     chosen (ties: the cheaper value, then the one listed first). The first construction takes
     the first uncovered pair and the axes in order; the others draw both from a generator
@@ -209,16 +214,16 @@ def pairwise(values: dict[str, Sequence[Any]], cost: Cost | None = None, tries: 
 
     Args:
         values: dict of axis name -> its values.
-        cost: callable(axis name, value) -> float, what a row with that value costs to run
-            (default: all equal).
+        cost: callable(row) -> float, what a row costs to run, also asked of part-made rows
+            (only the axes chosen so far are keys) to break ties (default: all equal).
         tries: int. How many constructions to compare (at least 1).
 
     Returns:
         list of rows (dict axis name -> value), in the order they were made.
     """
-    cost = cost or (lambda name, value: 0.0)
+    cost = cost or (lambda row: 0.0)
     made = [_greedy_pairwise(values, cost, random.Random(seed) if seed else None) for seed in range(max(tries, 1))]
-    return min(made, key=lambda rows: (len(rows), sum(cost(n, v) for row in rows for n, v in row.items())))
+    return min(made, key=lambda rows: (len(rows), sum(cost(row) for row in rows)))
 
 
 def _greedy_pairwise(values: dict[str, Sequence[Any]], cost: Cost, rng: random.Random | None) -> list[Row]:
@@ -242,7 +247,7 @@ def _greedy_pairwise(values: dict[str, Sequence[Any]], cost: Cost, rng: random.R
         for name in rest:
             row[name] = max(values[name], key=lambda v: (
                 sum(key(name, v, other, row[other]) in todo for other in row),
-                -cost(name, v), -list(values[name]).index(v)))
+                -cost({**row, name: v}), -list(values[name]).index(v)))
         rows.append({n: row[n] for n in names})
         todo -= {key(a, row[a], b, row[b]) for i, a in enumerate(names) for b in names[i + 1:]}
     return rows
@@ -294,7 +299,7 @@ def build_matrix(unsupported: Any = None) -> Matrix:
                 refused.append(({**defaults, axis.dest: value}, reason))
             else:
                 usable[axis.dest].append(value)
-    rows = pairwise(usable, cost=lambda dest, value: ROW_COST.get((dest, value), 0.0))
+    rows = pairwise(usable, cost=row_cost)
     order = [a.dest for a in found]
     rows = [{n: r[n] for n in order} for r in rows]
     # The value options ride on pairwise rows (one per precision, single device where there
