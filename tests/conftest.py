@@ -1,4 +1,9 @@
-"""Shared test fixtures: where the real images live, and quiet TensorFlow logs."""
+"""Shared test fixtures: where the real images live, and quiet TensorFlow logs.
+
+A test that reads the real images (it takes `shared_data`, directly or through another
+fixture) is marked `slow` here, so `python -m pytest -m "not slow"` stays a quick inner loop
+without a mark on each of them.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +41,9 @@ def shared_data() -> Path:
     if not (root / "benchmarks").is_dir():
         pytest.skip(f"real images not found at {root} (set SRFM_DATA_DIR to the shared data folder)")
     return root
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

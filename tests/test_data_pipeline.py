@@ -158,6 +158,7 @@ def test_folder_dataset_shapes_range_and_alignment(hr_folder, lr_from):
             _check_alignment(lr_one[None], hr_one[None], matches[0], 4)
 
 
+@pytest.mark.slow  # ~2 s: four streams
 def test_same_seed_same_stream_other_seed_other_stream(hr_folder):
     first = _take(make_train_dataset(_small_config([hr_folder], seed=3)), 3)
     again = _take(make_train_dataset(_small_config([hr_folder], seed=3)), 3)

@@ -213,6 +213,7 @@ def test_usm_sharpens_edges_and_leaves_flat_areas():
 # === The chain ===
 
 
+@pytest.mark.slow  # ~3 s
 def test_degrade_shapes_dtypes_and_determinism():
     hr = tf.constant(_smooth_image(4, 96))
     fn = _DEGRADE
@@ -225,6 +226,7 @@ def test_degrade_shapes_dtypes_and_determinism():
     assert not np.array_equal(first.lr.numpy(), other.lr.numpy())
 
 
+@pytest.mark.slow  # ~3 s
 def test_degrade_ends_in_jpeg_about_half_the_time_and_files_decode_to_lr():
     hr = tf.constant(_smooth_image(1, 64))
     fn = _DEGRADE

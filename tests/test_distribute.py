@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a process per variant
+
 SCRIPT = Path(__file__).parent / "scripts" / "mirrored_step.py"
 
 

@@ -103,6 +103,7 @@ def test_serving_bytes_png_and_jpeg(generator, loaded):
         _assert_close_uint8(upscaled, _keras_uint8(generator, decoded_input[None])[0])
 
 
+@pytest.mark.slow  # a saved_model_cli process
 @pytest.mark.skipif(
     shutil.which("saved_model_cli") is None, reason="saved_model_cli is not on PATH"
 )

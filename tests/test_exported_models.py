@@ -58,6 +58,8 @@ def test_default_model_is_shipped():
     assert default_model_path() == next((ROOT / name).glob("*.keras"))
 
 
+@pytest.mark.slow
+@pytest.mark.numeric
 @pytest.mark.parametrize("folder", MODELS, ids=[m.name for m in MODELS])
 def test_shipped_formats_agree(folder):
     from keras_srfm.inference import load_upscaler
@@ -76,6 +78,7 @@ def test_shipped_formats_agree(folder):
     assert psnr(reference, on_device, shave=0, y_channel=False) >= 40.0  # float16 weights
 
 
+@pytest.mark.numeric  # slow: it reads the real Set5 images (tests/conftest.py)
 @pytest.mark.parametrize("folder", MODELS, ids=[m.name for m in MODELS])
 def test_card_set5_row_is_what_evaluate_gives(folder, shared_data):
     """The card's Set5 numbers (from evaluation.json) are reproduced by `srfm evaluate`'s code."""
@@ -97,6 +100,7 @@ def test_card_set5_row_is_what_evaluate_gives(folder, shared_data):
     assert row in (folder / "MODEL_CARD.md").read_text(), row
 
 
+@pytest.mark.slow
 def test_demo_runs_offline_with_the_default_model(tmp_path):
     out = subprocess.run([sys.executable, "-m", "keras_srfm.cli", "demo", "--size", "128", "--output",
                           str(tmp_path / "demo.png")], capture_output=True, text=True, cwd=tmp_path, timeout=300)

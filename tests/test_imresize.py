@@ -12,6 +12,9 @@ from PIL import Image
 from keras_srfm import imresize as imresize_module
 from keras_srfm.imresize import imresize, imresize_tf, nearest
 
+# Kernel numerics: .ci/run also runs the tests that read real images (slow) with oneDNN off.
+pytestmark = pytest.mark.numeric
+
 
 def _pairs(shared_data: Path, name: str) -> list[tuple[Path, Path]]:
     root = shared_data / "benchmarks" / name

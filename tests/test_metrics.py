@@ -121,6 +121,7 @@ def test_vif_matches_sewar_synthetic() -> None:
         assert vif(reference, test, y_channel=False) == pytest.approx(expected_rgb, abs=1e-10)
 
 
+@pytest.mark.numeric  # slow: real image (tests/conftest.py)
 def test_vif_matches_sewar_on_bicubic(shared_data: Path) -> None:
     hr = np.asarray(
         Image.open(shared_data / "benchmarks" / "Set5" / "HR" / "bird.png").convert("RGB")

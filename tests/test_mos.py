@@ -436,6 +436,7 @@ def test_report_cli_without_ratings_is_one_line(study_dir: Path, capsys) -> None
     assert "No ratings database" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # ~3 s: the docs' plot
 def test_report_example_plot_for_the_docs(tmp_path: Path) -> None:
     """25 simulated raters (the paper: 20 of 100 images each; here 2 of 10, same 5 raters per image).
 

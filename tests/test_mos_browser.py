@@ -26,6 +26,8 @@ from keras_srfm.mos.prepare import prepare_study
 from keras_srfm.mos.report import write_report
 from keras_srfm.mos.study import load_study
 
+pytestmark = pytest.mark.slow  # a server process and a browser
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -23,6 +23,8 @@ from keras_srfm.mos.prepare import prepare_study
 from keras_srfm.mos.report import write_report
 from keras_srfm.mos.study import load_study
 
+pytestmark = pytest.mark.slow  # each test starts `srfm mos serve` as a process
+
 URL_RE = re.compile(r"at (http://\S+/)")
 TOKEN_IN_PAGE = re.compile(r'name="token" value="([0-9a-f]{24})"')
 # The `srfm` entry point, run by this interpreter (`-m keras_srfm.cli` would load cli twice).
@@ -178,7 +180,6 @@ def stop(proc: subprocess.Popen, base: str) -> None:
     assert proc.returncode == 0
 
 
-@pytest.mark.slow
 def test_relative_study_folder_serves_images_and_records_only_shown_items(tmp_path: Path) -> None:
     """The README's form, `srfm mos serve study` run from the study's parent folder."""
     hr = draw_images(tmp_path / "hr", 3)
@@ -209,7 +210,6 @@ def test_relative_study_folder_serves_images_and_records_only_shown_items(tmp_pa
     assert [(r["token"], r["score"]) for r in rows] == given
 
 
-@pytest.mark.slow
 def test_a_broken_study_file_is_refused_before_listening(tmp_path: Path) -> None:
     hr = draw_images(tmp_path / "hr", 3)
     prepare_study(hr, tmp_path / "study", num_images=2, num_calibration=1, progress=False)
@@ -228,7 +228,6 @@ def test_a_broken_study_file_is_refused_before_listening(tmp_path: Path) -> None
     assert not study.db_path.exists()  # nothing could have been recorded
 
 
-@pytest.mark.slow
 def test_non_loopback_host_warns_that_ids_are_typed(tmp_path: Path) -> None:
     hr = draw_images(tmp_path / "hr", 2)
     prepare_study(hr, tmp_path / "study", num_images=1, num_calibration=1, progress=False)

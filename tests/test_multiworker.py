@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # three processes
 
 SCRIPT = Path(__file__).parent / "scripts" / "multiworker_step.py"
 

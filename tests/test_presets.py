@@ -98,6 +98,7 @@ def test_load_generator_by_name_path_and_url(shipped, tiny_keras, tmp_path):
         presets.load_generator("bicubic")
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_import_is_cheap():
     """`import keras_srfm` imports neither Keras nor TensorFlow (measured: ~1 ms)."""
     code = "import sys, keras_srfm; print('keras' in sys.modules, 'tensorflow' in sys.modules)"

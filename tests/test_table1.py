@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # tools/table1.py as a process
 def test_table1_page_matches_the_evaluation_files():
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "table1.py"), "--check"],
                          capture_output=True, text=True, timeout=60)

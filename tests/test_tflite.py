@@ -18,6 +18,9 @@ Interpreter = pytest.importorskip(
     "ai_edge_litert.interpreter", reason="ai-edge-litert not installed"
 ).Interpreter
 
+# Slow: converting the module's four models takes seconds. Numeric: LiteRT kernels against Keras'.
+pytestmark = [pytest.mark.slow, pytest.mark.numeric]
+
 
 @pytest.fixture(scope="module")
 def generator() -> keras.Model:

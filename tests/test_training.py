@@ -109,6 +109,7 @@ def test_step_applies_eq1_to_g_and_eq5_to_d_only():
     np.testing.assert_array_equal(model.content_scales.numpy(), scales)
 
 
+@pytest.mark.numeric  # slow: real image (tests/conftest.py)
 def test_loss_decreases_on_a_real_image(shared_data):
     from PIL import Image
 
@@ -142,6 +143,7 @@ def test_checkpoint_round_trip(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow  # two training processes
 def test_killed_training_process_resumes(tmp_path):
     """SIGKILL a real run mid-training; the rerun resumes from its last checkpoint."""
     run_dir = tmp_path / "run"
@@ -174,6 +176,7 @@ def test_killed_training_process_resumes(tmp_path):
     np.testing.assert_array_equal(result["scales"], first_scales)  # not re-calibrated
 
 
+@pytest.mark.numeric  # slow: real images (tests/conftest.py)
 def test_benchmark_psnr_callback_writes_curve(shared_data, tmp_path):
     from keras_srfm import evaluation
     from keras_srfm.inference import KerasUpscaler

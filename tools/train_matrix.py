@@ -8,9 +8,11 @@ field with a finite set of values (found by trying a value the dataclass must re
 that a test can check that each one is an axis or deliberately left out (`NOT_ON_CLI`).
 
 `pairwise()` is a small greedy all-pairs generator (AETG-style, deterministic): every value
-of every axis meets every value of every other axis in at least one row. Rows whose values
+of every axis meets every value of every other axis in at least one row. It keeps the
+smallest of a few seeded constructions, and among those the cheapest to run (`row_cost`:
+`--jit`, whose XLA compilation dominates the tier's time, most of all with `multiworker`). Rows whose values
 this machine refuses (`keras_srfm.training.runner.unsupported`) are kept apart and checked to be
-refused in one line. Every option that takes a value (`VALUE_FLAGS`) is set in one extra
+refused in one line. Every option that takes a value (`VALUE_FLAGS`) is set in one pairwise
 row per precision.
 
 Run `python tools/train_matrix.py --write docs/training.md` to regenerate the table of
@@ -21,8 +23,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +89,16 @@ NOT_ON_CLI = {
     "loss.vgg_layer": "16 values, matters with L_vgg only: tests/test_train_options.py",
 }
 PRECISION = "mixed_precision"
+STRATEGY = "strategy"
+
+
+def row_cost(row: Row) -> float:
+    """A row's run time in plain rows (a part-made row: of the values set so far), for `pairwise`
+    to prefer the covering set that runs fastest among the smallest ones. `--jit` XLA-compiles
+    the GAN step in each of the row's runs: about 3-4x a plain row on a 2-core CPU, 6x with the
+    multi-worker custom loop (measured on the matrix tier)."""
+    jit = bool(row.get("jit"))
+    return 1.0 + 2.5 * jit + 3.0 * (jit and row.get(STRATEGY) == "multiworker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,21 +199,34 @@ def enum_fields() -> list[str]:
 
 
 Row = dict[str, Any]
+Cost = Callable[[Row], float]
 
 
-def pairwise(values: dict[str, Sequence[Any]]) -> list[Row]:
+def pairwise(values: dict[str, Sequence[Any]], cost: Cost | None = None, tries: int = 64) -> list[Row]:
     """Rows in which every pair of values of two different axes occurs at least once.
 
-    Greedy and deterministic: each row starts from the first pair not yet covered, then each
-    other axis takes the value that covers most new pairs with the values already chosen
-    (ties: the value listed first).
+    The fewest rows of `tries` greedy constructions, then the cheapest (sum of `cost` over
+    the rows). Each construction is AETG-style: a row starts from a pair not yet covered,
+    then each other axis takes the value that covers most new pairs with the values already
+    chosen (ties: the cheaper value, then the one listed first). The first construction takes
+    the first uncovered pair and the axes in order; the others draw both from a generator
+    seeded with their number, so the result is the same on every run.
 
     Args:
         values: dict of axis name -> its values.
+        cost: callable(row) -> float, what a row costs to run, also asked of part-made rows
+            (only the axes chosen so far are keys) to break ties (default: all equal).
+        tries: int. How many constructions to compare (at least 1).
 
     Returns:
         list of rows (dict axis name -> value), in the order they were made.
     """
+    cost = cost or (lambda row: 0.0)
+    made = [_greedy_pairwise(values, cost, random.Random(seed) if seed else None) for seed in range(max(tries, 1))]
+    return min(made, key=lambda rows: (len(rows), sum(cost(row) for row in rows)))
+
+
+def _greedy_pairwise(values: dict[str, Sequence[Any]], cost: Cost, rng: random.Random | None) -> list[Row]:
     names = sorted(values, key=lambda n: -len(values[n]))
     index = {n: i for i, n in enumerate(names)}
 
@@ -212,13 +238,16 @@ def pairwise(values: dict[str, Sequence[Any]]) -> list[Row]:
     lookup = {(n, repr(v)): v for n in names for v in values[n]}
     rows: list[Row] = []
     while todo:
-        a, ra, b, rb = min(todo, key=lambda k: (index[k[0]], index[k[2]], k[1], k[3]))
+        uncovered = sorted(todo, key=lambda k: (index[k[0]], index[k[2]], k[1], k[3]))
+        a, ra, b, rb = uncovered[0] if rng is None else rng.choice(uncovered)
         row = {a: lookup[(a, ra)], b: lookup[(b, rb)]}
-        for name in names:
-            if name not in row:
-                row[name] = max(values[name], key=lambda v: (
-                    sum(key(name, v, other, row[other]) in todo for other in row),
-                    -list(values[name]).index(v)))
+        rest = [n for n in names if n not in row]
+        if rng is not None:
+            rng.shuffle(rest)
+        for name in rest:
+            row[name] = max(values[name], key=lambda v: (
+                sum(key(name, v, other, row[other]) in todo for other in row),
+                -cost({**row, name: v}), -list(values[name]).index(v)))
         rows.append({n: row[n] for n in names})
         todo -= {key(a, row[a], b, row[b]) for i, a in enumerate(names) for b in names[i + 1:]}
     return rows
@@ -231,7 +260,8 @@ class Matrix:
     Args:
         axes: list of Axis.
         pairwise: list of rows (axis dest -> value) that must train.
-        all_flags: list of rows, one per precision, that also set every `VALUE_FLAGS` option.
+        all_flags: list of rows of `pairwise`, one per precision, that also set every
+            `VALUE_FLAGS` option.
         refused: list of (row, reason): rows this machine refuses with one line.
     """
 
@@ -241,8 +271,9 @@ class Matrix:
     refused: list[tuple[Row, str]]
 
     def rows(self) -> list[tuple[str, Row]]:
-        """(kind, row) for every row: kind is `pairwise`, `all flags` or `refused`."""
-        return ([("pairwise", r) for r in self.pairwise] + [("all flags", r) for r in self.all_flags]
+        """(kind, row) for every row: kind is `pairwise`, `pairwise + all flags` or `refused`."""
+        flagged = {id(r) for r in self.all_flags}
+        return ([("pairwise + all flags" if id(r) in flagged else "pairwise", r) for r in self.pairwise]
                 + [("refused", r) for r, _ in self.refused])
 
 
@@ -268,10 +299,13 @@ def build_matrix(unsupported: Any = None) -> Matrix:
                 refused.append(({**defaults, axis.dest: value}, reason))
             else:
                 usable[axis.dest].append(value)
-    rows = pairwise(usable)
+    rows = pairwise(usable, cost=row_cost)
     order = [a.dest for a in found]
     rows = [{n: r[n] for n in order} for r in rows]
-    all_flags = [{**defaults, PRECISION: p} for p in usable.get(PRECISION, [])]
+    # The value options ride on pairwise rows (one per precision, single device where there
+    # is one): a row of their own would add a run and prove nothing more.
+    all_flags = [min((r for r in rows if r[PRECISION] == p), key=lambda r: r.get(STRATEGY) != "default")
+                 for p in usable.get(PRECISION, [])]
     return Matrix(found, rows, all_flags, refused)
 
 
@@ -294,7 +328,7 @@ def markdown(matrix: Matrix) -> str:
     return "\n".join([
         *lines, "",
         f"{len(matrix.pairwise)} pairwise rows cover every pair of values of the "
-        f"{len(names)} options above; each `all flags` row also sets {value_opts}.",
+        f"{len(names)} options above; each `pairwise + all flags` row also sets {value_opts}.",
         *notes,
     ])
 
