@@ -48,8 +48,10 @@ CONFIGS = {"train": TrainConfig, "data": DataConfig, "generator": GeneratorConfi
 # Options the test harness sets itself in every row (tiny networks, a few steps).
 HARNESS_FLAGS = ("run_dir", "data", "steps", "batch_size", "patches_per_image", "lr_patch",
                  "checkpoint_every", "blocks", "filters", "vgg_weights", "verbose", "export_only")
-# Finite-valued options tested on their own rather than as matrix axes, and where.
+# Options tested on their own rather than in the matrix, and where.
 SEPARATE = {
+    "config": "tests/test_recipe.py",  # a recipe sets the other options
+    "phase": "tests/test_recipe.py",
     "backend": "train.backend",  # jax: tests/test_jax_run.py and tests/test_jax_parity.py (own process)
     "vgg_layer": "loss.vgg_layer",  # 16 VGG19 layers: tests/test_train_options.py
 }
@@ -63,6 +65,7 @@ VALUE_FLAGS: dict[str, list[str]] = {
     "decay_every": ["2"],
     "decay_factor": ["0.5"],
     "decay_start": ["1"],
+    "decay_at": ["2"],
     "warmup_steps": ["2"],
     "adam_epsilon": ["1e-8"],
     "keep_checkpoints": ["2"],
@@ -76,7 +79,7 @@ VALUE_FLAGS: dict[str, list[str]] = {
 # Config fields with a finite set of values that `srfm train` does not expose, and why.
 NOT_ON_CLI = {
     "data.on_bad_image": "folder checks; tested in tests/test_data_pipeline.py",
-    "data.degradation": "no srfm train option yet (realistic-degradation runs: tools/train_jax.py --degraded)",
+    "data.degradation": "no srfm train option yet (realistic-degradation runs: `srfm degrade --copies` sets, --backend jax)",
     "discriminator.pooling": "'avg' is for the library's variable-size patches",
     "discriminator.sync_batchnorm": "always on for srfm train",
     "loss.use_point": "set by --variant",
@@ -151,8 +154,8 @@ def axes(parser: argparse.ArgumentParser | None = None) -> list[Axis]:
             continue
         if action.choices is not None:
             values: tuple[Any, ...] = tuple(action.choices)
-        elif action.nargs == 0 and action.const is True:  # store_true
-            values = (False, True)
+        elif action.nargs == 0 and (action.const is True or isinstance(action, argparse.BooleanOptionalAction)):
+            values = (False, True)  # store_true, or --flag/--no-flag
         else:
             continue
         fields: set[str] = set()
@@ -164,7 +167,8 @@ def axes(parser: argparse.ArgumentParser | None = None) -> list[Axis]:
                 continue
             fields |= {k for k in base if changed[k] != base[k]}
         if fields:
-            found.append(Axis(action.dest, action.option_strings[-1], values, tuple(sorted(fields))))
+            flag = action.option_strings[0 if isinstance(action, argparse.BooleanOptionalAction) else -1]
+            found.append(Axis(action.dest, flag, values, tuple(sorted(fields))))
     return found
 
 
