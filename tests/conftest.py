@@ -8,11 +8,19 @@ without a mark on each of them.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# A shell starts a background job (`bash .ci/run &`, nohup) with SIGINT ignored, and a process
+# inherits an ignored signal across exec: the `srfm` processes the tests interrupt with SIGINT
+# (upscale, mos serve) would then never see it. A Python handler here is reset to the default
+# in each child, which then installs its own KeyboardInterrupt handler as usual.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
