@@ -674,8 +674,10 @@ def results_csv(results: Iterable[DatasetResult]) -> str:
 def check_writable(path: str | os.PathLike, *, folder: bool, flag: str) -> None:
     """Checks, before a long run, that an output file or folder can be written.
 
-    Creates the (parent) folder if missing and writes and removes a probe file in it, so a bad
-    `--json`, `--csv` or `--save-sr` fails in one line before the evaluation, not after it.
+    Writes and removes a probe file in the (parent) folder, or, when that folder does not exist
+    yet, in its nearest existing ancestor (where it will be created), so a bad `--json`,
+    `--csv`, `--save-sr` or `--output-dir` fails in one line before the run, not after it. It
+    creates nothing: a command that fails later leaves no empty folder behind.
 
     Args:
         path: str or path. The output file, or with `folder` the output folder.
@@ -692,9 +694,9 @@ def check_writable(path: str | os.PathLike, *, folder: bool, flag: str) -> None:
     blocker = next((a for a in (where, *where.parents) if a.exists() and not a.is_dir()), None)
     if blocker is not None:
         raise ValueError(f"{flag} {path} is not writable ({blocker} is a file, not a folder)")
+    existing = next(a for a in (where.absolute(), *where.absolute().parents) if a.exists())
     try:
-        where.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=where, prefix=".srfm-write-test-")
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".srfm-write-test-")
         os.close(fd)
         os.unlink(probe)
     except OSError as err:

@@ -270,6 +270,14 @@ class SavedModelUpscaler(Upscaler):
             else self.path.name
         )
         super().__init__(f"savedmodel:{label}", tile_size, tile_overlap)
+        # The export's pixel budget (`max_pixels` LR pixels a request) bounds the tile: a larger
+        # tile would fail on every tile of every image, so it is refused here, once.
+        budget = int(self._metadata.get("max_pixels", 0))
+        if budget and self.tile_size and self.tile_size**2 > budget:
+            raise ValueError(
+                f"tile size {self.tile_size} is over {self.path}'s pixel budget of {budget} LR pixels "
+                f"a request: use a tile of at most {math.isqrt(budget)}"
+            )
 
     def default_overlap(self) -> int:
         return int(self._metadata.get("receptive_radius", FALLBACK_OVERLAP))

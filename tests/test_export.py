@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -194,6 +195,13 @@ def test_saved_model_upscaler_tiles_like_keras(generator, exported):
     assert upscaler.name == "savedmodel:srfm/1" and upscaler.tile_overlap == 8
     image = _image(37, 53, seed=8)
     _assert_close_uint8(upscaler(image), KerasUpscaler(generator, tile_size=0)(image))
+
+
+def test_saved_model_upscaler_refuses_a_tile_over_the_pixel_budget(exported):
+    edge = math.isqrt(BUDGET)
+    assert load_upscaler(exported[0], tile_size=edge).tile_size == edge
+    with pytest.raises(ValueError, match=f"pixel budget of {BUDGET} LR pixels.*at most {edge}$"):
+        load_upscaler(exported[0], tile_size=edge + 1)
 
 
 def test_export_refuses_to_overwrite_then_replaces_atomically(generator, tmp_path):

@@ -122,6 +122,7 @@ def test_missing_default_model_is_one_line_error(capsys, images, tmp_path, monke
     status, err = _upscale(capsys, str(images), "-o", str(tmp_path / "out"))
     assert status == 2
     assert err.startswith("srfm upscale: error: no model is shipped") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # a failed command leaves no empty output folder
 
 
 def test_bad_tile_flags(capsys, images, tmp_path, model_file):
@@ -129,6 +130,7 @@ def test_bad_tile_flags(capsys, images, tmp_path, model_file):
         capsys, str(images), "-o", str(tmp_path / "o"), "--model", model_file, "--tile-size", "10"
     )
     assert status == 2 and "tile_size must exceed twice the tile overlap" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_existing_outputs_are_never_overwritten_silently(capsys, images, tmp_path):

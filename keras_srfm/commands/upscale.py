@@ -284,9 +284,9 @@ def _run(args: argparse.Namespace) -> int:
     _check_options(args)
     out_dir = Path(args.output_dir)
     _check_output_dir(out_dir)
+    upscaler = _resolve_upscaler(args)  # before any folder is made: a bad model leaves nothing
     prepared: set[Path] = set()
     _prepare_folder(out_dir, prepared)
-    upscaler = _resolve_upscaler(args)
     items = image_io.expand_inputs(
         args.inputs,
         on_skip=lambda note: print(f"srfm upscale: note: {note}", file=sys.stderr),
