@@ -93,6 +93,21 @@ def test_checkpoints_restore_the_newest_readable(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_diverged_jax_run_stops_before_its_nan_reaches_a_checkpoint(tmp_path, image_folder):
+    run_dir = tmp_path / "run"
+    args = [sys.executable, str(WITHOUT_TF), "train", "--backend", "jax", "--variant", "p",
+            "--data", str(image_folder), "--run-dir", str(run_dir), "--blocks", "1", "--filters", "4",
+            "--batch-size", "2", "--lr-patch", "8", "--checkpoint-every", "2"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "KERAS_BACKEND": "jax"}
+    assert subprocess.run([*args, "--steps", "2"], capture_output=True, env=env, timeout=600).returncode == 0
+    out = subprocess.run([*args, "--steps", "6", "--g-lr", "1e30"], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "training diverged by step 4" in out.stderr and "newest checkpoint is step 2" in out.stderr
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt-*.npz")) == ["ckpt-2.npz"]
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 2  # header + step 2
+
+
 def test_killed_jax_run_resumes_and_writes_a_tensorflow_loadable_generator(tmp_path, image_folder):
     """kill -9 mid-run (TensorFlow hidden), rerun with more steps: it resumes; TF loads the result."""
     run_dir = tmp_path / "run"

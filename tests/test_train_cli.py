@@ -203,6 +203,22 @@ def test_keep_checkpoints_must_be_positive(tmp_path, image_folder, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_diverged_run_stops_before_its_nan_reaches_a_checkpoint(tmp_path, image_folder, capsys):
+    """A rate of 1e30 makes every loss NaN at once: the run stops in one line at the first
+    interval end, before its row and checkpoint (with 3 kept, three NaN checkpoints would have
+    replaced every good one), and a saner rate resumes from the last good step."""
+    run_dir, every = tmp_path / "r", ("--checkpoint-every", "2")
+    assert train_in_process(run_dir, image_folder, *every, steps=2) == 0
+    capsys.readouterr()
+    # Step 3's update blows the weights up, step 4's loss is NaN: interval 3-4 is not saved.
+    assert train_in_process(run_dir, image_folder, *every, "--g-lr", "1e30", steps=6) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training diverged by step 4" in err[0] and "newest checkpoint is step 2" in err[0]
+    assert ckpt_steps(run_dir) == [2] and history_steps(run_dir) == [2]
+    assert train_in_process(run_dir, image_folder, *every, steps=6) == 0
+    assert history_steps(run_dir) == [2, 4, 6]
+
+
 def test_steps_not_a_multiple_of_checkpoint_every_stop_exactly(tmp_path, image_folder):
     run_dir = tmp_path / "r"
     assert train_in_process(run_dir, image_folder, "--checkpoint-every", "2", steps=3) == 0

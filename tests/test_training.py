@@ -296,3 +296,12 @@ def test_default_adam_epsilon_does_not_damp_eta_scaled_gradients():
     optimizer = _adam(1e-4, TrainConfig(), ema=False)
     optimizer.apply_gradients([(tf.constant([1e-8, -1e-8, 3e-9, 1e-9]), variable)])
     np.testing.assert_allclose(np.abs(variable.numpy()), 1e-4, rtol=0.05)
+
+
+def test_check_finite_names_the_losses_and_ignores_an_infinite_psnr(tmp_path):
+    from keras_srfm.training.run_setup import NonFiniteLossError, check_finite
+
+    check_finite({"g_total": 1.0, "psnr": float("inf"), "bench_psnr": float("inf")}, 5, tmp_path)
+    with pytest.raises(NonFiniteLossError, match=r"by step 5 \(a, b, c and 1 more not finite\).*step 0"):
+        check_finite({"a": float("nan"), "b": float("inf"), "c": float("-inf"), "d": float("nan"), "e": 1.0},
+                     5, tmp_path)

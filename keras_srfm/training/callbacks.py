@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from keras_srfm.training.run_setup import (  # noqa: F401  (re-exported: one set of log helpers)
     append_csv_row,
+    check_finite,
     plot_learning_curve,
     read_csv_header,
     truncate_after_step,
@@ -68,6 +69,18 @@ class StopAtStep(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if int(self.step.numpy()) >= self.steps:
             self.model.stop_training = True
+
+
+class FiniteLosses(keras.callbacks.Callback):
+    """Raises `NonFiniteLossError` at an epoch end whose logged losses are NaN or infinite; the
+    first callback, so that no row, curve point or checkpoint of that epoch is written."""
+
+    def __init__(self, step: tf.Variable, run_dir: str | Path) -> None:
+        super().__init__()
+        self.step, self.run_dir = step, Path(run_dir)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        check_finite({k: float(v) for k, v in (logs or {}).items()}, int(self.step.numpy()), self.run_dir)
 
 
 class HistoryCSV(keras.callbacks.Callback):

@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from keras_srfm.atomic import write_json
-from keras_srfm.training.callbacks import BenchmarkPSNR, append_csv_row
+from keras_srfm.training.callbacks import BenchmarkPSNR, append_csv_row, check_finite
 from keras_srfm.training.checkpoints import (
     DiskFullError,
     is_disk_full,
@@ -148,6 +148,7 @@ def _train(
                 logs = train_step(iterator)
             values = {k: float(strategy.experimental_local_results(v)[0]) for k, v in logs.items()}
             now = int(step.numpy())
+            check_finite(values, now, run_dir)  # before the row, the curve and the checkpoint
             if bench is not None:
                 bench.on_epoch_end(0, values)  # adds bench_psnr
             if chief:  # the row first, then the checkpoint (see keras_srfm.training.callbacks)

@@ -35,6 +35,7 @@ from keras_srfm.training.run_setup import (
     RunConfig,
     align_logs,
     append_csv_row,
+    check_finite,
     check_resume_config,
     load_generator_weights,
     log_resume_changes,
@@ -296,6 +297,7 @@ def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: 
             step += 1
             bar.update(1)
         values = {k: float(v) / (step - first) for k, v in sums.items()}
+        check_finite(values, step, run_dir)  # before the row, the curve and the checkpoint
         if bench is not None:
             values["bench_psnr"] = bench.record(state, step, run_dir / "curve.csv")
         # The row first, then the checkpoint (see keras_srfm.training.run_setup).

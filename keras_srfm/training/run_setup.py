@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,36 @@ def check_resume_config(run_dir: Path, run: RunConfig) -> list[str]:
                 )
             changes.append(f"{group}.{key}: {old!r} -> {value!r}")
     return changes
+
+
+class NonFiniteLossError(ValueError):
+    """The run diverged: a logged loss is NaN or infinite (one line, for the CLI)."""
+
+
+# Logged values that are metrics, not losses (a PSNR of identical images is +inf).
+_NOT_LOSSES = ("psnr", "bench_psnr")
+
+
+def check_finite(values: dict[str, float], step: int, run_dir: Path) -> None:
+    """Stops a diverged run before its interval's log row and checkpoint are written.
+
+    Called at each checkpoint interval by every path (fit, multi-worker, JAX), so the newest
+    checkpoint stays the last good one: a NaN written there would, after `keep_checkpoints`
+    intervals, have replaced every checkpoint the run had. The loss lags the update by one step:
+    an update that blows the weights up on an interval's very last step is caught one interval
+    later (its checkpoint is then the newest, and a resume needs a lower rate from there).
+
+    Raises:
+        NonFiniteLossError: names the values, the step and the checkpoint to resume from.
+    """
+    bad = sorted(k for k, v in values.items() if k not in _NOT_LOSSES and not math.isfinite(v))
+    if bad:
+        names = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise NonFiniteLossError(
+            f"training diverged by step {step} ({names} not finite); nothing of it was saved "
+            f"and the newest checkpoint is step {newest_checkpoint_step(run_dir)}: lower --g-lr / --d-lr "
+            "(or raise --warmup-steps) and run again to resume from it"
+        )
 
 
 def newest_checkpoint_step(run_dir: Path) -> int:

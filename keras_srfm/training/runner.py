@@ -26,6 +26,7 @@ from keras_srfm.models.generator import build_generator, generator_config_of
 from keras_srfm.models.vgg import build_vgg_features
 from keras_srfm.training.callbacks import (
     BenchmarkPSNR,
+    FiniteLosses,
     HistoryCSV,
     ResumableCheckpoint,
     SRSamples,
@@ -236,7 +237,7 @@ def _callbacks(
     bench_dir: str | Path | None,
 ) -> list[keras.callbacks.Callback]:
     """The run's callbacks, in order: the CSV rows first, then the checkpoint (see callbacks)."""
-    callbacks: list[keras.callbacks.Callback] = []
+    callbacks: list[keras.callbacks.Callback] = [FiniteLosses(step, run_dir)]  # first: a NaN saves nothing
     if bench_dir:
         callbacks.append(BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale))
     return callbacks + [
