@@ -64,6 +64,18 @@ def test_phase_calls_refuse_bad_recipes_in_one_line(tmp_path, calls, phase, matc
         phase_calls(str(path), phase)
 
 
+def test_a_phase_with_prepare_commands_names_them_when_its_data_is_missing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(tmp_path / "r.json", [{"data": ["real/T91"], "steps": 10}],
+                        prepare=["srfm degrade --hr-dir $SRFM_DATA_DIR/T91 --out real/T91 --copies 2"])
+    monkeypatch.setenv("SRFM_DATA_DIR", "/data")
+    with pytest.raises(RecipeError, match=r"--data real/T91 not found: .* made first by: srfm degrade "
+                                          r"--hr-dir /data/T91 --out real/T91 --copies 2$"):
+        phase_calls(str(path))
+    (tmp_path / "real" / "T91").mkdir(parents=True)
+    assert phase_calls(str(path))[1][0]["data"] == ["real/T91"]
+
+
 def test_config_options_given_on_the_command_line_win(tmp_path):
     recipe = write_recipe(tmp_path / "r.json", [
         {"variant": "pcsa", "data": ["a", "b"], "g_lr": 2e-4, "jit": True, "steps": 10},
@@ -84,13 +96,17 @@ def test_config_options_given_on_the_command_line_win(tmp_path):
 
 
 @pytest.mark.parametrize("path", SHIPPED_RECIPES, ids=lambda p: p.parent.name)
-def test_shipped_recipes_are_runnable_srfm_train_settings(path, monkeypatch):
+def test_shipped_recipes_are_runnable_srfm_train_settings(path, monkeypatch, tmp_path):
     """Every shipped recipe's phases give valid configurations (a recipe that drifted from the
     options of `srfm train` fails here, not on a user's machine)."""
     from keras_srfm.commands.train import run_config_from_args
 
     monkeypatch.setenv("SRFM_DATA_DIR", "/data")
+    monkeypatch.chdir(tmp_path)
     recipe = json.loads(path.read_text())
+    for phase in recipe["phases"]:  # data that a phase's `prepare` commands make (srfm degrade sets)
+        for folder in (phase.get("srfm_train") or [{}])[0].get("data", []) if phase.get("prepare") else []:
+            (tmp_path / folder).mkdir(parents=True, exist_ok=True)
     runnable = [p["name"] for p in recipe["phases"] if "srfm_train" in p]
     assert runnable, f"{path} has no phase that srfm train can rerun"
     for phase in runnable:

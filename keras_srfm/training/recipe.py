@@ -80,7 +80,21 @@ def phase_calls(spec: str, phase: str | None = None) -> tuple[str, list[dict[str
             raise RecipeError(f"--phase {phase}: not in {path} (phases: {names})")
         if CALLS_KEY not in chosen:
             raise RecipeError(f"--phase {phase} of {path} has no {CALLS_KEY!r} settings: {chosen.get('note', '')}")
-    return str(chosen.get("name")), _calls(chosen[CALLS_KEY], path)
+    calls = _calls(chosen[CALLS_KEY], path)
+    _check_prepared(chosen, calls)
+    return str(chosen.get("name")), calls
+
+
+def _check_prepared(phase: dict[str, Any], calls: list[dict[str, Any]]) -> None:
+    """A phase whose data its recipe makes first (`prepare`, e.g. `srfm degrade` sets): says how,
+    in one line, when a data folder is missing."""
+    prepare = phase.get("prepare")
+    if not prepare:
+        return
+    missing = [d for call in calls for d in call.get("data") or [] if not Path(d).expanduser().exists()]
+    if missing:
+        steps = "; ".join(expand(command) for command in prepare)
+        raise RecipeError(f"--data {missing[0]} not found: this phase's data is made first by: {steps}")
 
 
 def _calls(raw: Any, path: Path) -> list[dict[str, Any]]:
