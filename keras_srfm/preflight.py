@@ -55,7 +55,7 @@ def check_data_quick(sources: Sequence[str], backend: str = "tensorflow") -> Non
     """Each source is a folder holding image files, or a well-formed TFDS name; a
     `srfm degrade --copies` set (HR/ + LR/ pairs) only for the JAX path, which reads its pairs
     (tf.data would take its LR copies for HR images)."""
-    from keras_srfm.commands.degrade import is_training_set
+    from keras_srfm.formats import is_training_set
 
     for spec in sources:
         path = Path(spec).expanduser()

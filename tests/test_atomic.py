@@ -93,9 +93,20 @@ def test_the_old_names_are_the_same_functions():
     assert image_io.PART_SUFFIX == atomic.PART_SUFFIX
 
 
-def test_run_setup_write_json_sorts_keys(tmp_path):
-    run_setup.write_json(tmp_path / "config.json", {"b": 1, "a": 2})
-    assert (tmp_path / "config.json").read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+def test_open_run_dir_writes_config_json_with_sorted_keys(tmp_path, capsys):
+    from keras_srfm.config import (
+        DataConfig,
+        DiscriminatorConfig,
+        GeneratorConfig,
+        LossConfig,
+        TrainConfig,
+    )
+
+    run = run_setup.RunConfig(TrainConfig(), DataConfig(), GeneratorConfig(), DiscriminatorConfig(), LossConfig())
+    assert run_setup.open_run_dir(tmp_path / "run", run) == []
+    text = (tmp_path / "run" / "config.json").read_text()
+    assert text == json.dumps(run.to_dict(), indent=2, sort_keys=True) + "\n"
+    assert "srfm train: configuration" in capsys.readouterr().out
 
 
 def test_atomic_path_keeps_the_extension_and_replaces(tmp_path):

@@ -101,38 +101,6 @@ def list_hr(folder: str) -> list[Path]:
     return files
 
 
-def is_training_set(folder: str | os.PathLike) -> bool:
-    """True for a folder laid out by `--copies` (HR/ and LR/ sub-folders)."""
-    return (Path(folder) / "HR").is_dir() and (Path(folder) / "LR").is_dir()
-
-
-def training_pairs(folder: str | os.PathLike) -> list[tuple[Path, list[Path]]]:
-    """Reads a training layout written with `--copies`: (HR file, its LR copies) per image.
-
-    Needs no TensorFlow, so a trainer on another backend (JAX) can read a set prepared on CPU.
-
-    Raises:
-        FileNotFoundError: `folder` has no HR/ or LR/ sub-folder.
-        ValueError: an HR image without LR copies.
-    """
-    root = Path(folder)
-    hr_dir, lr_dir = root / "HR", root / "LR"
-    if not is_training_set(root):
-        raise FileNotFoundError(f"{root} is not a `srfm degrade --copies` folder (needs HR/ and LR/)")
-    copies: dict[str, list[Path]] = {}
-    for path in sorted(lr_dir.iterdir()):
-        stem, _, index = path.stem.rpartition("_")
-        if path.suffix in (".jpg", ".png") and index.isdigit():
-            copies.setdefault(stem, []).append(path)
-    pairs = []
-    for hr in sorted(hr_dir.glob("*.png")):
-        found = sorted(copies.get(hr.stem, []), key=lambda p: int(p.stem.rpartition("_")[2]))
-        if not found:
-            raise ValueError(f"no LR copies of {hr.name} in {lr_dir}")
-        pairs.append((hr, found))
-    return pairs
-
-
 def _png(image: Any) -> bytes:
     import io
 

@@ -11,7 +11,6 @@ a kill between the two can neither lose a row nor leave one twice.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,12 @@ import tensorflow as tf
 
 from keras_srfm.training.run_setup import (  # noqa: F401  (re-exported: one set of log helpers)
     append_csv_row,
+    append_curve_point,
+    append_history_row,
     check_finite,
     plot_learning_curve,
     read_csv_header,
     truncate_after_step,
-    write_json,
 )
 
 
@@ -96,8 +96,7 @@ class HistoryCSV(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         values = {k: float(v) for k, v in (logs or {}).items()}
-        append_csv_row(self.path, {"epoch": epoch, "step": int(self.step.numpy()), **values},
-                       ["epoch", "step", *sorted(values)])
+        append_history_row(self.path, epoch, int(self.step.numpy()), values)
 
 
 class BenchmarkPSNR(keras.callbacks.Callback):
@@ -132,9 +131,7 @@ class BenchmarkPSNR(keras.callbacks.Callback):
         value = self.psnr()
         if logs is not None:
             logs["bench_psnr"] = value
-        row = {"step": int(self.step.numpy()), "psnr_y": f"{value:.4f}", "time": f"{time.time():.0f}"}
-        append_csv_row(self.curve_csv, row, ["step", "psnr_y", "time"])
-        plot_learning_curve(self.curve_csv, self.curve_csv.with_suffix(".png"))
+        append_curve_point(self.curve_csv, int(self.step.numpy()), value)
 
 
 class SRSamples(keras.callbacks.Callback):

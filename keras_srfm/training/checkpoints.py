@@ -15,16 +15,17 @@ delete the real ones. Here the `ckpt-<step>.index` files themselves are the trut
 from __future__ import annotations
 
 import dataclasses
-import re
 import shutil
 from pathlib import Path
 
 import tensorflow as tf
 
 from keras_srfm.atomic import PART_RE, atomic_write
-from keras_srfm.training.run_setup import RunStateError  # noqa: F401  (re-exported; shared with the JAX run)
+from keras_srfm.training.run_setup import (
+    RunStateError,  # noqa: F401  (re-exported; shared with the JAX run)
+    checkpoint_files,
+)
 
-_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 STATE_FILE = "checkpoint"
 CORRUPT_DIR = "corrupt"
 
@@ -58,15 +59,7 @@ class Restored:
 
 def list_checkpoints(directory: str | Path) -> list[tuple[int, str]]:
     """`(step, prefix)` of every `ckpt-<step>.index` in `directory`, oldest first."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in directory.iterdir():
-        match = _INDEX.match(path.name)
-        if match:
-            found.append((int(match.group(1)), str(directory / f"ckpt-{match.group(1)}")))
-    return sorted(found)
+    return [(step, str(path.with_suffix(""))) for step, path in checkpoint_files(directory, ".index")]
 
 
 def clean_interrupted(directory: str | Path) -> list[str]:

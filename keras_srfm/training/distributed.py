@@ -24,19 +24,17 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.atomic import write_json
-from keras_srfm.training.callbacks import BenchmarkPSNR, append_csv_row, check_finite
+from keras_srfm.training.callbacks import BenchmarkPSNR, check_finite
 from keras_srfm.training.checkpoints import (
     DiskFullError,
     is_disk_full,
     list_checkpoints,
     restore_newest_intact,
 )
-from keras_srfm.training.run_setup import log_resume_changes
+from keras_srfm.training.run_setup import append_history_row, log_resume_changes, open_run_dir
 from keras_srfm.training.runner import (
     RunConfig,
     build_training_model,
-    check_resume_config,
     check_supported,
     checkpoint_for,
     export_generator,
@@ -98,10 +96,7 @@ def _train(
     chief = is_chief(strategy)
     changes: list[str] = []
     if chief:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        changes = check_resume_config(run_dir, run)
-        print(f"srfm train: configuration\n{run.describe()}", flush=True)
-        write_json(run_dir / "config.json", run.to_dict(), sort_keys=True)
+        changes = open_run_dir(run_dir, run)
     with strategy.scope():
         model = build_training_model(run)
     checkpoint = checkpoint_for(model)
@@ -168,8 +163,7 @@ def _log_epoch(run_dir: Path, writer: Any, epoch: int, step: int, values: dict[s
         for name, value in values.items():
             tf.summary.scalar(f"epoch_{name}", value, step=epoch)
     writer.flush()
-    append_csv_row(run_dir / "history.csv", {"epoch": epoch, "step": step, **values},
-                   ["epoch", "step", *sorted(values)])
+    append_history_row(run_dir / "history.csv", epoch, step, values)
     print(f"step {step}: " + json.dumps({k: round(v, 5) for k, v in sorted(values.items())})
           + f" ({seconds:.1f} s)", flush=True)
 

@@ -28,18 +28,19 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from keras_srfm.atomic import atomic_path, atomic_save, write_json
+from keras_srfm.atomic import atomic_path, atomic_save
 from keras_srfm.config import DataConfig
 from keras_srfm.training.jax_step import JaxSRFM, State
 from keras_srfm.training.run_setup import (
     RunConfig,
     align_logs,
-    append_csv_row,
+    append_curve_point,
+    append_history_row,
     check_finite,
-    check_resume_config,
+    checkpoint_files,
     load_generator_weights,
     log_resume_changes,
-    plot_learning_curve,
+    open_run_dir,
 )
 from keras_srfm.training.schedules import learning_rate_schedule
 
@@ -109,21 +110,19 @@ def _source_pairs(spec: str, scale: int) -> Iterator[tuple[np.ndarray, np.ndarra
     """(HR, LR) uint8 pairs of one `--data` folder: HR images with their MATLAB-bicubic LR (the
     benchmark `degrade`), or the prepared pairs of a `srfm degrade --copies` set (each HR once
     per LR copy)."""
-    from keras_srfm.commands.degrade import is_training_set, training_pairs
     from keras_srfm.evaluation import degrade, folder_source
+    from keras_srfm.formats import is_training_set, training_pairs
 
     if not is_training_set(spec):
         for image in folder_source(spec).images():
             yield degrade(image.hr, scale)
         return
-    from PIL import Image
+    from keras_srfm.image_io import read_image
 
     for hr_path, lr_paths in training_pairs(spec):
-        with Image.open(hr_path) as img:
-            hr = np.asarray(img.convert("RGB"))
+        hr = read_image(hr_path).rgb
         for lr_path in lr_paths:
-            with Image.open(lr_path) as img:
-                lr = np.asarray(img.convert("RGB"))
+            lr = read_image(lr_path).rgb
             if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
                 raise ValueError(f"--data {spec}: {lr_path.name} is not 1/{scale} of {hr_path.name}")
             yield hr, lr
@@ -175,14 +174,7 @@ def save_checkpoint(directory: Path, step: int, state: State, keep: int) -> Path
 
 def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
     """`(step, path)` of every `ckpt-<step>.npz` in `directory`, oldest first."""
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in directory.glob("ckpt-*.npz"):
-        stem = path.name[len("ckpt-") : -len(".npz")]
-        if stem.isdigit():
-            found.append((int(stem), path))
-    return sorted(found)
+    return checkpoint_files(directory, ".npz")
 
 
 def restore_checkpoint(directory: Path, template: State) -> tuple[int, State | None, list[str]]:
@@ -248,10 +240,7 @@ def run_training(run: RunConfig, run_dir: str | Path, bench_dir: str | Path | No
     if reason:
         raise ValueError(f"--backend jax: {reason}")
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    changes = check_resume_config(run_dir, run)
-    print(f"srfm train: configuration\n{run.describe()}", flush=True)
-    write_json(run_dir / "config.json", run.to_dict(), sort_keys=True)
+    changes = open_run_dir(run_dir, run)
     keras.utils.set_random_seed(run.train.seed)
     trainer = build_trainer(run)
     state = trainer.initial_state()
@@ -301,8 +290,7 @@ def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: 
         if bench is not None:
             values["bench_psnr"] = bench.record(state, step, run_dir / "curve.csv")
         # The row first, then the checkpoint (see keras_srfm.training.run_setup).
-        append_csv_row(run_dir / "history.csv", {"epoch": interval, "step": step, **values},
-                       ["epoch", "step", *sorted(values)])
+        append_history_row(run_dir / "history.csv", interval, step, values)
         scalars.write(interval, values)
         save_checkpoint(run_dir / "checkpoints", step, state, run.train.keep_checkpoints)
         tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.4g}" for k, v in sorted(values.items()))
@@ -347,7 +335,5 @@ class _Bench:
 
         upscaler = uint8_upscaler(lambda lr: self.predict(state["g_tv"], state["g_ntv"], lr))
         value = curve_psnr(upscaler, self.images, self.scale)
-        append_csv_row(curve, {"step": step, "psnr_y": f"{value:.4f}", "time": f"{time.time():.0f}"},
-                       ["step", "psnr_y", "time"])
-        plot_learning_curve(curve, curve.with_suffix(".png"))
+        append_curve_point(curve, step, value)
         return value

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,15 +124,38 @@ def check_finite(values: dict[str, float], step: int, run_dir: Path) -> None:
         )
 
 
+def checkpoint_files(directory: str | Path, suffix: str) -> list[tuple[int, Path]]:
+    """`(step, path)` of every `ckpt-<step><suffix>` in `directory`, oldest first. Both backends
+    name their checkpoints so: `.index` (TensorFlow), `.npz` (JAX)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.glob(f"ckpt-*{suffix}"):
+        stem = path.name[len("ckpt-") : -len(suffix)]
+        if stem.isdigit():
+            found.append((int(stem), path))
+    return sorted(found)
+
+
 def newest_checkpoint_step(run_dir: Path) -> int:
-    """The step of the newest checkpoint file in `run_dir/checkpoints` (0 when none), for either
-    backend: both name them `ckpt-<step>` (`.index` for TensorFlow, `.npz` for JAX)."""
-    steps = [0]
-    for path in (run_dir / "checkpoints").glob("ckpt-*"):
-        stem = path.name[len("ckpt-"):].split(".")[0]
-        if stem.isdigit() and path.suffix in (".index", ".npz"):
-            steps.append(int(stem))
-    return max(steps)
+    """The step of the newest checkpoint file in `run_dir/checkpoints` (0 when none), either backend."""
+    found = [step for suffix in (".index", ".npz") for step, _ in checkpoint_files(run_dir / "checkpoints", suffix)]
+    return max(found, default=0)
+
+
+def open_run_dir(run_dir: Path, run: RunConfig) -> list[str]:
+    """The start of every run (fit, multi-worker chief, JAX): creates `run_dir`, checks a resume
+    against its `config.json`, prints the configuration and writes it (keys sorted).
+
+    Returns:
+        The settings changed on resume (for `log_resume_changes`).
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    changes = check_resume_config(run_dir, run)
+    print(f"srfm train: configuration\n{run.describe()}", flush=True)
+    atomic.write_json(run_dir / "config.json", run.to_dict(), sort_keys=True)
+    return changes
 
 
 def log_resume_changes(run_dir: Path, step: int, changes: list[str]) -> None:
@@ -256,6 +280,20 @@ def align_logs(run_dir: Path, step: int, steps_per_epoch: int) -> int:
     return sum(truncate_after_step(run_dir / n, step, steps_per_epoch) for n in logs)
 
 
+def append_history_row(history_csv: Path, epoch: int, step: int, values: dict[str, float]) -> None:
+    """One `history.csv` row per checkpoint interval, for every path: `epoch`, `step`, then the
+    logged values by name (rows of a resumed run are keyed by `step`, see `truncate_after_step`)."""
+    append_csv_row(history_csv, {"epoch": epoch, "step": step, **values}, ["epoch", "step", *sorted(values)])
+
+
+def append_curve_point(curve_csv: Path, step: int, psnr_y: float) -> None:
+    """One learning-curve point (`--bench-dir`), for every path: the `curve.csv` row, then
+    `curve.png` redrawn from the whole file."""
+    append_csv_row(curve_csv, {"step": step, "psnr_y": f"{psnr_y:.4f}", "time": f"{time.time():.0f}"},
+                   ["step", "psnr_y", "time"])
+    plot_learning_curve(curve_csv, curve_csv.with_suffix(".png"))
+
+
 def plot_learning_curve(curve_csv: str | Path, png: str | Path, baseline: float | None = None) -> Path:
     """Benchmark Y-PSNR vs step from `curve.csv` as a PNG (written atomically)."""
     import matplotlib
@@ -282,11 +320,3 @@ def plot_learning_curve(curve_csv: str | Path, png: str | Path, baseline: float 
     finally:
         plt.close(fig)
     return png
-
-
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """`keras_srfm.atomic.write_json` with keys sorted, as a run's `config.json` is written.
-
-    Kept for callers of this name; the package calls `keras_srfm.atomic.write_json` itself.
-    """
-    atomic.write_json(path, payload, sort_keys=True)

@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.atomic import atomic_path, write_json
+from keras_srfm.atomic import atomic_path
 from keras_srfm.config import GeneratorConfig, TrainConfig
 from keras_srfm.models.discriminator import build_discriminator
 from keras_srfm.models.generator import build_generator, generator_config_of
@@ -47,6 +47,7 @@ from keras_srfm.training.run_setup import (  # noqa: F401  (RunConfig, check_res
     check_resume_config,
     load_generator_weights,
     log_resume_changes,
+    open_run_dir,
 )
 from keras_srfm.training.schedules import learning_rate_schedule
 from keras_srfm.training.tf_step import SRFM
@@ -174,10 +175,7 @@ def run_training(
     """
     run_dir = Path(run_dir)
     check_supported(run.train)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    changes = check_resume_config(run_dir, run)
-    print(f"srfm train: configuration\n{run.describe()}", flush=True)
-    write_json(run_dir / "config.json", run.to_dict(), sort_keys=True)
+    changes = open_run_dir(run_dir, run)
     with precision(run.train.mixed_precision):
         return _train(run, run_dir, changes, dataset, bench_dir, verbose)
 
