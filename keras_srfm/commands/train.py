@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_srfm.config import (  # dataclasses only: no TensorFlow import
+    STRENGTHS,
     VARIANTS,
     DataConfig,
     DiscriminatorConfig,
@@ -47,6 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="TFDS data_dir (default: ~/tensorflow_datasets)")
     p.add_argument("--manual-dir", default=None,
                    help="TFDS manual_dir holding downloaded archives, to prepare offline (default: none)")
+    p.add_argument("--degradation", default=DataConfig.degradation, choices=DataConfig.choices("degradation"),
+                   help="LR synthesis: bicubic (MATLAB, the paper's), realistic (Real-ESRGAN's strong chain) "
+                        "or ladder (per image one rung of clean/mild/medium/strong, weights --ladder)")
+    p.add_argument("--ladder", type=float, nargs=len(STRENGTHS), default=list(DataConfig.ladder),
+                   metavar="W", help=f"--degradation ladder: weight of each rung ({', '.join(STRENGTHS)})")
     p.add_argument("--steps", type=int, default=200_000, help="total generator updates (paper: 2e5)")
     p.add_argument("--batch-size", type=int, default=16, help="global batch size (paper: 16)")
     p.add_argument("--patches-per-image", type=int, default=16,
@@ -186,6 +192,8 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size,
         patches_per_image=args.patches_per_image,
         lr_patch=args.lr_patch,
+        degradation=args.degradation,
+        ladder=tuple(args.ladder),
         seed=args.seed,
         data_dir=args.data_dir,
         manual_dir=args.manual_dir,
