@@ -160,3 +160,26 @@ def test_rebuilds_bit_for_bit_in_fresh_processes(tmp_path):
         outputs.append(_files(out))
     assert outputs[0] == outputs[1]
     assert json.loads(outputs[0]["degradation.json"])["onednn"] == "off"
+
+
+def test_strength_clean_is_matlab_bicubic_and_mild_is_recorded(tmp_path):
+    from keras_srfm.evaluation import degrade as bicubic_pair
+
+    hr = _hr_folder(tmp_path)
+    clean, mild = tmp_path / "clean", tmp_path / "mild"
+    assert cli.main(["degrade", "--hr-dir", str(hr), "--out", str(clean), "--strength", "clean", "--no-progress"]) == 0
+    for path in sorted(hr.iterdir()):
+        expected = bicubic_pair(np.asarray(Image.open(path).convert("RGB")))[1]
+        np.testing.assert_array_equal(np.asarray(Image.open(clean / f"{path.stem}.png")), expected)
+    assert cli.main(["degrade", "--hr-dir", str(hr), "--out", str(mild), "--strength", "mild", "--no-progress"]) == 0
+    manifest = json.loads((mild / "degradation.json").read_text())
+    assert manifest["strength"] == "mild" and manifest["config"]["second_round_prob"] == 0.0
+
+
+def test_strength_clean_refuses_copies(tmp_path, capsys):
+    hr = _hr_folder(tmp_path)
+    out = tmp_path / "out"
+    code = cli.main(["degrade", "--hr-dir", str(hr), "--out", str(out), "--strength", "clean", "--copies", "2"])
+    assert code != 0 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--strength clean" in err[0]
