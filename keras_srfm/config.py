@@ -129,6 +129,12 @@ class LossConfig(_Config):
     huber_delta: float = 1.0
     vgg_layer: str = _choice("block5_conv4", VGG19_CONV_LAYERS)  # truncated files: e.g. block3_conv4
     vgg_weights: str | None = "imagenet"  # "imagenet", a local .h5/.weights.h5 path, or None
+    # Scale of Eq. 3. "none": the paper's squared distance of raw features, whose size depends
+    # on the layer (about 1.2e5 on block3_conv4, where gamma L_vgg then outweighs every other
+    # term of Eq. 1 by four orders of magnitude). "hr_energy": that distance divided by the HR
+    # features' mean energy, per example (the relative feature error, about 0.1-1 on any
+    # layer), so gamma L_vgg enters Eq. 1 at a layer-independent weight (`losses.vgg_loss`).
+    vgg_normalise: str = _choice("none", ("none", "hr_energy"))
 
     def __post_init__(self) -> None:
         self._check_choices()

@@ -89,6 +89,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    metavar="LAYER",
                    help="VGG19 conv layer whose features L_vgg (Eq. 3) matches (default: block5_conv4, the "
                         "paper's); e.g. block3_conv4 with a VGG19 file holding blocks 1-3 only")
+    p.add_argument("--vgg-normalise", default=LossConfig.vgg_normalise, choices=LossConfig.choices("vgg_normalise"),
+                   help="scale of L_vgg (Eq. 3): none (the paper's raw squared distance) or hr_energy (divided "
+                        "by the HR features' mean energy: balanced on any --vgg-layer)")
     p.add_argument("--content-mode", default=LossConfig.content_mode, choices=LossConfig.choices("content_mode"),
                    help="content loss L_content (Eq. 6): as the paper writes it, or as the authors' code")
     p.add_argument("--tap", default=DiscriminatorConfig.tap, choices=DiscriminatorConfig.choices("tap"),
@@ -214,7 +217,8 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "generator": GeneratorConfig(**generator),
         "discriminator": DiscriminatorConfig(patch_size=data.hr_patch, tap=args.tap),
         "loss": loss_config_for(args.variant, content_mode=args.content_mode, vgg_weights=vgg_weights,
-                                vgg_layer=args.vgg_layer, huber_delta=args.huber_delta),
+                                vgg_layer=args.vgg_layer, vgg_normalise=args.vgg_normalise,
+                                huber_delta=args.huber_delta),
     }
 
 

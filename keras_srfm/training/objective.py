@@ -143,7 +143,7 @@ def srfm_objective(
         # Two calls, not one on [HR; SR]: back-propagation then runs through VGG19 for the SR
         # half only (a third less VGG work per step).
         hr_features = ops.stop_gradient(vgg_features(hr))
-        local["g_vgg"] = share(losses.vgg_loss(hr_features, vgg_features(sr)))  # Eq. 3
+        local["g_vgg"] = share(losses.vgg_loss(hr_features, vgg_features(sr), config.vgg_normalise))  # Eq. 3
     d_loss = ops.zeros((), "float32")
     content = None
     if config.needs_discriminator:
