@@ -8,6 +8,12 @@ of the same HR images, `keras_srfm.config.STRENGTHS`:
 - `mild`, `medium`, `strong`: `srfm degrade --strength S --seed 0` of the HR folder
   (`DegradationConfig.preset`: a phone or web photo, then heavier, then Real-ESRGAN's chain).
 
+and one rung made differently from every training set of the project, so that a model trained
+on the ladder's own chain cannot win by having learned its recipe:
+
+- `web`: Pillow alone (`build_web`): a slight Gaussian blur, Lanczos downscale, light sensor
+  noise, Pillow's JPEG at quality 60-90 (4:2:0), drawn per image from `[seed, crc32(stem)]`.
+
 For each model and set, PSNR and SSIM (Y, shave 4) and NIQE of the SR are written under the
 `ladder` key of the model's `evaluation.json` (bicubic: `benchmarks/results/
 bicubic_evaluation.json`), after every rung, so a stopped run resumes where it was. The rungs'
@@ -35,6 +41,8 @@ sys.path.insert(0, str(ROOT))
 from keras_srfm.config import STRENGTHS  # noqa: E402  (dataclasses only: no TensorFlow)
 
 SETS = ("BSD100", "Urban100")
+WEB = "web"
+RUNGS = (*STRENGTHS, WEB)
 METRICS = ("psnr", "ssim", "niqe")
 SEED = 0
 BICUBIC_FILE = ROOT / "benchmarks" / "results" / "bicubic_evaluation.json"
@@ -54,11 +62,43 @@ def data_root() -> Path:
     return Path(os.environ.get("SRFM_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 
+def build_web(hr_dir: Path, out: Path, seed: int = SEED) -> None:
+    """The `web` rung: Pillow's blur, Lanczos and JPEG plus NumPy noise (not the package's chain).
+
+    Per image, from `numpy.random.default_rng([seed, crc32(stem)])`: Gaussian blur of radius
+    0.3-1.0 HR pixels, Lanczos x1/4, Gaussian noise of sigma 1-4 levels (gray on half the
+    images), JPEG at quality 60-90 with Pillow's defaults. Written as `<stem>.jpg`.
+    """
+    import zlib
+
+    import numpy as np
+    from PIL import Image, ImageFilter
+
+    from keras_srfm.atomic import atomic_path
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(hr_dir.iterdir()):
+        rng = np.random.default_rng([seed, zlib.crc32(path.stem.encode())])
+        with Image.open(path) as image:
+            hr = image.convert("RGB")
+        w, h = hr.width // 4 * 4, hr.height // 4 * 4
+        hr = hr.crop((0, 0, w, h)).filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.3, 1.0)))
+        lr = np.asarray(hr.resize((w // 4, h // 4), Image.LANCZOS), np.float32)
+        sigma = rng.uniform(1.0, 4.0)
+        shape = (*lr.shape[:2], 1) if rng.random() < 0.5 else lr.shape
+        lr = np.clip(np.round(lr + rng.normal(0.0, sigma, shape)), 0, 255).astype(np.uint8)
+        with atomic_path(out / f"{path.stem}.jpg") as target:
+            Image.fromarray(lr).save(target, format="JPEG", quality=int(rng.integers(60, 91)))
+    (out / "degradation.json").write_text(json.dumps({"rung": WEB, "seed": seed, "builder": "tools/ladder.py build_web"}))
+
+
 def rung_dir(ladder_dir: Path, dataset: str, strength: str) -> Path:
-    """The LR folder of one rung, built with `srfm degrade` when missing."""
+    """The LR folder of one rung, built with `srfm degrade` (or `build_web`) when missing."""
     folder = ladder_dir / dataset / strength
+    hr = data_root() / "benchmarks" / dataset / "HR"
+    if strength == WEB and not (folder / "degradation.json").is_file():
+        build_web(hr, folder)
     if not (folder / "degradation.json").is_file():
-        hr = data_root() / "benchmarks" / dataset / "HR"
         command = [sys.executable, "-m", "keras_srfm.cli", "degrade", "--hr-dir", str(hr),
                    "--out", str(folder), "--strength", strength, "--seed", str(SEED)]  # fmt: skip
         print("building", " ".join(command[2:]), file=sys.stderr)
@@ -87,7 +127,7 @@ def evaluate(models: list[str], sets: list[str], ladder_dir: Path, tile_size: in
             clean = clean_row(document, dataset)
             if clean is not None:
                 rungs["clean"] = {"num_images": document["datasets"][dataset]["num_images"], "mean": clean}
-            for strength in STRENGTHS[1:]:
+            for strength in RUNGS[1:]:
                 if strength in rungs:
                     continue
                 upscaler = upscaler or load_upscaler(model, tile_size=tile_size)
@@ -128,22 +168,22 @@ def figure(out: Path, models: list[str]) -> None:
     for column, dataset in enumerate(sets):
         for model, ladder in ladders.items():
             rungs = ladder.get(dataset, {})
-            xs = [i for i, s in enumerate(STRENGTHS) if s in rungs]
+            xs = [i for i, s in enumerate(RUNGS) if s in rungs]
             if len(xs) < 2:
                 continue
             style = {"color": "0.4", "linestyle": "--"} if model == "bicubic" else {}
             for row, metric in enumerate(("psnr", "niqe")):
-                ys = [rungs[STRENGTHS[i]]["mean"][metric] for i in xs]
+                ys = [rungs[RUNGS[i]]["mean"][metric] for i in xs]
                 axes[row][column].plot(xs, ys, marker="o", label=model, **style)
         for row, (metric, label) in enumerate((("psnr", "PSNR (dB, Y), higher is better"),
                                                ("niqe", "NIQE, lower is better"))):  # fmt: skip
             ax = axes[row][column]
-            ax.set_xticks(range(len(STRENGTHS)), STRENGTHS)
+            ax.set_xticks(range(len(RUNGS)), [*STRENGTHS, "web\n(Pillow)"])
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
             ax.set_title(f"{dataset}{' (80)' if dataset == 'Urban100' else ''}: {metric.upper()}")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("The degradation ladder (srfm degrade --strength, seed 0)")
+    fig.suptitle("The degradation ladder (srfm degrade --strength, seed 0) and a Pillow-made rung")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
@@ -157,7 +197,7 @@ def card_table(model: str, baselines: tuple[str, ...] = ("bicubic", "srfm_mp")) 
     lines = ["| set | rung | " + " | ".join(f"{n} PSNR / SSIM / NIQE" for n in names) + " |",
              "|---|---|" + "---|" * len(names)]  # fmt: skip
     for dataset in SETS:
-        for strength in STRENGTHS:
+        for strength in RUNGS:
             cells = []
             for name in names:
                 row = ladders.get(name, {}).get(dataset, {}).get(strength)
