@@ -13,8 +13,7 @@ from PIL import Image
 
 from keras_srfm.config import DataConfig, DegradationConfig
 from keras_srfm.data import degradation as deg
-from keras_srfm.data import make_train_dataset
-from keras_srfm.data.pipeline import random_degraded_patches
+from keras_srfm.data.pipeline import make_train_dataset, random_degraded_patches
 
 CONFIG = DegradationConfig()
 SEED = tf.constant([3, 7], tf.int64)

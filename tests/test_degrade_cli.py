@@ -79,7 +79,7 @@ def test_training_layout_copies(tmp_path):
     assert [Path(n).stem for n in lr] == ["img0_0", "img0_1", "img1_0", "img1_1"]
     with Image.open(out / "HR" / "img0.png") as image:
         assert image.size == (48, 40)  # mod-cropped
-    from keras_srfm.formats import training_pairs
+    from keras_srfm.imaging.formats import training_pairs
 
     pairs = training_pairs(out)
     assert [(hr.name, [p.stem for p in lrs]) for hr, lrs in pairs] == [

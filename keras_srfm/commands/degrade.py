@@ -113,7 +113,7 @@ def _png(image: Any) -> bytes:
 
 def _write_lr(folder: Path, name: str, lr: Any, data: bytes | None) -> str:
     """Writes `name.jpg` (the chain's JPEG) or `name.png`; removes a stale other one."""
-    from keras_srfm.atomic import atomic_write
+    from keras_srfm.imaging.atomic import atomic_write
 
     suffix, other = (".jpg", ".png") if data is not None else (".png", ".jpg")
     atomic_write(folder / f"{name}{suffix}", data if data is not None else _png(lr))
@@ -124,7 +124,7 @@ def _write_lr(folder: Path, name: str, lr: Any, data: bytes | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
 
     # oneDNN's depthwise convolution sums in another order than Eigen's (measured: 1 of the
     # 5 Set5 LR files differed), so the blur would depend on the CPU and the TF build's
@@ -144,10 +144,10 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    from keras_srfm.atomic import atomic_write, write_json
     from keras_srfm.data.degradation import degrade_image, image_seed, to_uint8, usm_sharpen
-    from keras_srfm.evaluation import mod_crop
-    from keras_srfm.image_io import read_image
+    from keras_srfm.evaluation.protocol import mod_crop
+    from keras_srfm.imaging.atomic import atomic_write, write_json
+    from keras_srfm.imaging.image_io import read_image
 
     training = args.copies is not None
     lr_dir, hr_dir = (out / "LR", out / "HR") if training else (out, None)
