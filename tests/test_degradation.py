@@ -13,8 +13,7 @@ from PIL import Image
 
 from keras_srfm.config import DataConfig, DegradationConfig
 from keras_srfm.data import degradation as deg
-from keras_srfm.data import make_train_dataset
-from keras_srfm.data.pipeline import random_degraded_patches
+from keras_srfm.data.pipeline import make_train_dataset, random_degraded_patches
 
 CONFIG = DegradationConfig()
 SEED = tf.constant([3, 7], tf.int64)
@@ -350,7 +349,7 @@ def test_realistic_tfds_source_uses_its_hr(tmp_path):
 
 def _distance_from_bicubic(config: DegradationConfig, hr: np.ndarray, seeds: int = 6) -> float:
     """Mean |LR - MATLAB bicubic LR| (0-255) over a few seeds: how far a rung moves the input."""
-    from keras_srfm.imresize import imresize
+    from keras_srfm.imaging.imresize import imresize
 
     clean = np.stack([imresize(image, scale=0.25) for image in hr]).astype(np.float32)
     fn = tf.function(lambda x, s: deg.degrade(x, s, config).lr)
@@ -420,7 +419,7 @@ def test_ladder_dataset_draws_every_rung(tmp_path):
     np.testing.assert_array_equal(clean_only[1].numpy(), strong_only[1].numpy())  # same HR patches
     assert not np.array_equal(clean_only[0].numpy(), strong_only[0].numpy())
     # The clean rung is MATLAB bicubic of the patch window (as `lr_from="window"`).
-    from keras_srfm.imresize import imresize
+    from keras_srfm.imaging.imresize import imresize
 
     for lr, hr_patch in zip(clean_only[0].numpy(), clean_only[1].numpy(), strict=True):
         inner = imresize(hr_patch, scale=0.25)[2:-2, 2:-2].astype(int)  # away from the window's edge

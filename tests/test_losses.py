@@ -7,7 +7,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from keras_srfm import losses  # noqa: E402
+from keras_srfm.training import losses  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

@@ -74,7 +74,7 @@ def build_web(hr_dir: Path, out: Path, seed: int = SEED) -> None:
     import numpy as np
     from PIL import Image, ImageFilter
 
-    from keras_srfm.atomic import atomic_path
+    from keras_srfm.imaging.atomic import atomic_path
 
     out.mkdir(parents=True, exist_ok=True)
     for path in sorted(hr_dir.iterdir()):
@@ -113,9 +113,9 @@ def clean_row(document: dict[str, Any], dataset: str) -> dict[str, float] | None
 
 
 def evaluate(models: list[str], sets: list[str], ladder_dir: Path, tile_size: int | None) -> None:
-    from keras_srfm import evaluation
-    from keras_srfm.atomic import write_json
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.evaluation import protocol as evaluation
+    from keras_srfm.imaging.atomic import write_json
+    from keras_srfm.inference.upscalers import load_upscaler
 
     for model in models:
         path = evaluation_file(model)

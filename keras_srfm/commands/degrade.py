@@ -126,7 +126,7 @@ def _png(image: Any) -> bytes:
 
 def _write_lr(folder: Path, name: str, lr: Any, data: bytes | None) -> str:
     """Writes `name.jpg` (the chain's JPEG) or `name.png`; removes a stale other one."""
-    from keras_srfm.atomic import atomic_write
+    from keras_srfm.imaging.atomic import atomic_write
 
     suffix, other = (".jpg", ".png") if data is not None else (".png", ".jpg")
     atomic_write(folder / f"{name}{suffix}", data if data is not None else _png(lr))
@@ -137,7 +137,7 @@ def _write_lr(folder: Path, name: str, lr: Any, data: bytes | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
 
     # oneDNN's depthwise convolution sums in another order than Eigen's (measured: 1 of the
     # 5 Set5 LR files differed), so the blur would depend on the CPU and the TF build's
@@ -159,14 +159,11 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    from keras_srfm.atomic import atomic_write, write_json
     from keras_srfm.data.degradation import degrade_image, image_seed, to_uint8, usm_sharpen
-    from keras_srfm.evaluation import degrade as bicubic_pair
-    from keras_srfm.evaluation import mod_crop
-
-    def bicubic_lr(hr: Any, scale: int) -> Any:
-        return bicubic_pair(hr, scale)[1]
-    from keras_srfm.image_io import read_image
+    from keras_srfm.evaluation.protocol import mod_crop
+    from keras_srfm.imaging.atomic import atomic_write, write_json
+    from keras_srfm.imaging.image_io import read_image
+    from keras_srfm.imaging.imresize import imresize
 
     training = args.copies is not None
     lr_dir, hr_dir = (out / "LR", out / "HR") if training else (out, None)
@@ -192,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
             atomic_write(hr_dir / f"{path.stem}.png", _png(hr))
         for copy in range(args.copies or 1):
             if args.strength == "clean":
-                lr, data = bicubic_lr(hr, config.scale), None
+                lr, data = imresize(hr, scale=1.0 / config.scale), None  # MATLAB bicubic
             else:
                 lr, data = degrade_image(hr, image_seed(args.seed, path.stem, copy), config)
             names.append(_write_lr(lr_dir, f"{path.stem}_{copy}" if training else path.stem, lr, data))

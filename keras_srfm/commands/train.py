@@ -223,7 +223,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept lazy)
-    from keras_srfm.training.runner import RunConfig
+    from keras_srfm.training.run_setup import RunConfig
 
     return RunConfig(**configs_from_args(args))
 
@@ -235,16 +235,16 @@ def _keras_verbosity(text: str) -> int | str:
 
 
 def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
-    """Checks every input before the run folder is created or changed (keras_srfm.preflight).
+    """Checks every input before the run folder is created or changed (keras_srfm.commands.train_checks).
 
     Cheap checks (no TensorFlow) come first, so a typo fails in well under a second.
     """
-    from keras_srfm import preflight
+    from keras_srfm.commands import train_checks
 
     configs = configs_from_args(args)
-    preflight.check_files_quick(args.init_from, args.stats, configs["loss"].vgg_weights, args.bench_dir)
-    preflight.check_data_quick(configs["data"].sources, configs["train"].backend)
-    preflight.check_vgg_quick(configs["loss"])
+    train_checks.check_files_quick(args.init_from, args.stats, configs["loss"].vgg_weights, args.bench_dir)
+    train_checks.check_data_quick(configs["data"].sources, configs["train"].backend)
+    train_checks.check_vgg_quick(configs["loss"])
 
     from keras_srfm.training.run_setup import RunConfig, check_resume_config
 
@@ -256,10 +256,10 @@ def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
         if reason:
             raise ValueError(f"--backend jax: {reason}")
     check_resume_config(Path(args.run_dir), run_cfg)
-    preflight.check_init_from(args.init_from, run_cfg.generator)
+    train_checks.check_init_from(args.init_from, run_cfg.generator)
     if run_cfg.train.backend != "jax":  # the JAX path reads its folders itself (no tf.data)
-        preflight.check_data(run_cfg.data)
-    preflight.check_vgg(run_cfg.loss, run_cfg.discriminator.patch_size)
+        train_checks.check_data(run_cfg.data)
+    train_checks.check_vgg(run_cfg.loss, run_cfg.discriminator.patch_size)
     return run_cfg
 
 
@@ -321,7 +321,7 @@ def _train(args: argparse.Namespace, verbose: int | str) -> None:
 
         jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
         return
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
     from keras_srfm.training.checkpoints import DiskFullError
 
     try:

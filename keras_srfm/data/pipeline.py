@@ -32,7 +32,7 @@ import tensorflow as tf
 from keras_srfm.config import STRENGTHS, DataConfig, DegradationConfig
 from keras_srfm.data.degradation import degrade, to_uint8, usm_sharpen
 from keras_srfm.data.files import list_images
-from keras_srfm.imresize import imresize_tf as _imresize_tf
+from keras_srfm.imaging.imresize import imresize_tf as _imresize_tf
 
 # Plain TF ops with Python-level loops over taps: AutoGraph has nothing to convert.
 imresize_tf = tf.autograph.experimental.do_not_convert(_imresize_tf)

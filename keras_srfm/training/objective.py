@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 
 from keras import ops
 
-from keras_srfm import losses
 from keras_srfm.config import LossConfig
 from keras_srfm.models.discriminator import TAP_NAMES
+from keras_srfm.training import losses
 
 # The authors' public code differs from the paper's text; `content_mode="authors"` follows it:
 # Huber distance on features of conv1-7 only, no initial rescale, no stop-gradient, and the

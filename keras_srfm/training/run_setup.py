@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from keras_srfm import atomic
-from keras_srfm.atomic import atomic_save, atomic_write
 from keras_srfm.config import (
     DataConfig,
     DegradationConfig,
@@ -29,6 +27,8 @@ from keras_srfm.config import (
     LossConfig,
     TrainConfig,
 )
+from keras_srfm.imaging import atomic
+from keras_srfm.imaging.atomic import atomic_save, atomic_write
 
 
 class RunStateError(ValueError):
@@ -175,7 +175,7 @@ def log_resume_changes(run_dir: Path, step: int, changes: list[str]) -> None:
 def load_generator_weights(generator: Any, path: str) -> None:
     """Starts from trained generator weights (`.keras` model or `.weights.h5`, or a shipped
     model's name), any backend."""
-    from keras_srfm.presets import resolve_weights
+    from keras_srfm.inference.presets import resolve_weights
 
     path = resolve_weights(path)
     if not Path(path).exists():
