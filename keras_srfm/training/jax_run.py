@@ -57,7 +57,8 @@ def unsupported(run: RunConfig) -> str | None:
     if train.mixed_precision != "off":
         return "--mixed-precision needs the TensorFlow backend (the JAX path computes in float32)"
     if getattr(data, "degradation", "bicubic") != "bicubic":
-        return "the JAX path makes its LR with MATLAB bicubic only (--degradation bicubic)"
+        return ("the JAX path makes its LR with MATLAB bicubic only (or reads a srfm degrade set's "
+                "pairs); realistic degradation on the fly needs --backend tensorflow")
     folders = [s for s in data.sources if not Path(s).expanduser().is_dir()]
     if folders:
         return f"--data {folders[0]} is not a folder; the JAX path reads folders of HR images (no TFDS)"
