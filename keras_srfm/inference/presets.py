@@ -15,8 +15,8 @@ Example:
 
 >>> import keras_srfm
 >>> generator = keras_srfm.load_generator("srfm_mp")   # name, .keras path or URL
->>> [m.name for m in keras_srfm.list_models()]
-['srfm_mp', 'srfm_pcsa']
+>>> [m.name for m in keras_srfm.list_models()]  # the paper's order, then others by name
+['srfm_mp', 'srfm_pva_vgg34', 'srfm_pca', 'srfm_pcsa', 'srfm_pcsva_vgg34', 'srfm_real']
 """
 
 from __future__ import annotations
