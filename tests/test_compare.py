@@ -10,7 +10,7 @@ from PIL import Image
 
 from keras_srfm import cli
 from keras_srfm.evaluation import compare, demo
-from keras_srfm.evaluation.protocol import degrade
+from keras_srfm.evaluation.protocol import bicubic_pair
 from keras_srfm.imaging.imresize import nearest
 
 
@@ -110,7 +110,7 @@ def test_compare_writes_figure(
     assert [line.split()[0] for line in lines] == ["bicubic", "tiny", "NN"]
     assert all("PSNR" in line and "SSIM" in line for line in lines)
 
-    hr, lr = degrade(np.asarray(Image.open(hr_image).convert("RGB")))
+    hr, lr = bicubic_pair(np.asarray(Image.open(hr_image).convert("RGB")))
     box = compare.auto_box(hr)
     assert f"box {box}" in captured.err
     figure = np.asarray(Image.open(out).convert("RGB"))

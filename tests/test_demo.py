@@ -10,7 +10,7 @@ from PIL import Image
 
 from keras_srfm import cli
 from keras_srfm.evaluation import demo
-from keras_srfm.evaluation.protocol import degrade
+from keras_srfm.evaluation.protocol import bicubic_pair
 from keras_srfm.imaging.imresize import imresize, nearest
 
 SIZE = 96
@@ -58,7 +58,7 @@ def test_chart_size_is_checked(size: int) -> None:
 def test_run_demo_uses_matlab_bicubic_protocol() -> None:
     chart = demo.render_chart(SIZE + 2)  # not a multiple of 4: mod-cropped
     result = demo.run_demo(lambda lr: imresize(lr, scale=4), chart, name="bicubic")
-    hr, lr = degrade(chart)
+    hr, lr = bicubic_pair(chart)
     np.testing.assert_array_equal(result.hr, hr)
     np.testing.assert_array_equal(result.lr, lr)
     assert list(result.images) == [demo.NEAREST_LABEL, "bicubic"]  # bicubic not run twice

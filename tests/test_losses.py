@@ -103,3 +103,33 @@ def test_vgg_loss_hr_energy_gradient_reaches_sr_only():
     assert tape.gradient(loss, hr) is None  # the target and its energy are constants
     expected = 2 * (sr.numpy() - hr.numpy()) / sr.numpy().size / np.mean(hr.numpy() ** 2)
     np.testing.assert_allclose(tape.gradient(loss, sr).numpy(), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("variant, content_mode", [("pcsa", "paper"), ("pca", "paper"), ("pcsa", "authors")])
+def test_the_objective_reweighs_with_the_tested_eq7(variant, content_mode, monkeypatch):
+    """Training's L_content is `reweighed_content_loss` (one implementation of Eq. 7), whatever
+    the weighting (softmax, plain mean) or the content mode."""
+    from keras_srfm.config import loss_config_for
+    from keras_srfm.models.discriminator import TAP_NAMES
+    from keras_srfm.training import objective
+
+    calls, real = [], losses.reweighed_content_loss
+
+    def spy(layer_losses, weights):
+        calls.append(layer_losses.shape)
+        return real(layer_losses, weights)
+
+    monkeypatch.setattr(objective.losses, "reweighed_content_loss", spy)
+    hr = RNG.random((2, 8, 8, 3)).astype("float32")
+    sr = RNG.random((2, 8, 8, 3)).astype("float32")
+    features = {tap: tf.constant(RNG.random((4, 4, 4, 2)).astype("float32")) for tap in TAP_NAMES}
+    logit = tf.constant(RNG.normal(size=(4, 1)).astype("float32"))
+
+    def discriminate(images):
+        return {**features, "logit": logit, "prob": tf.sigmoid(logit)}
+
+    config = loss_config_for(variant, content_mode=content_mode, use_vgg=False, vgg_weights=None)
+    out = objective.srfm_objective(config, hr, sr, discriminate=discriminate,
+                                   scales=tf.ones(len(TAP_NAMES)), calibrated=tf.constant(1.0))
+    assert len(calls) == 2  # this replica's part and the global total of L_content
+    assert np.isfinite(float(out.logs["g_content"]))

@@ -115,3 +115,15 @@ def test_import_keras_srfm_registers_the_layers(tiny_keras, first):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0 and int(out.stdout.split()[-1]) > 0, out.stderr[-2000:]
+
+
+def test_data_root_needs_the_variable_outside_a_source_checkout(tmp_path, monkeypatch):
+    """An installed wheel has no folder beside it for the data: say so, in one line, rather
+    than use `site-packages/../shared/data`."""
+    monkeypatch.delenv(presets.DATA_DIR_ENV, raising=False)
+    assert presets.data_root() == presets.PACKAGE_DIR.parent.parent / "shared" / "data"  # checkout
+    monkeypatch.setattr(presets, "PACKAGE_DIR", tmp_path / "site-packages" / "keras_srfm")
+    with pytest.raises(FileNotFoundError, match="SRFM_DATA_DIR is not set"):
+        presets.data_root()
+    monkeypatch.setenv(presets.DATA_DIR_ENV, str(tmp_path / "data"))
+    assert presets.data_root() == tmp_path / "data"

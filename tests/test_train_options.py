@@ -9,7 +9,15 @@ import pytest
 
 from keras_srfm.cli import build_parser
 from keras_srfm.commands.train import configs_from_args
-from keras_srfm.config import VARIANTS, DataConfig, DiscriminatorConfig, LossConfig, TrainConfig
+from keras_srfm.config import (
+    VARIANTS,
+    DataConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    LossConfig,
+    TrainConfig,
+    loss_config_for,
+)
 
 
 def _train_action(dest: str) -> argparse.Action:
@@ -31,6 +39,39 @@ def test_choices_and_defaults_come_from_the_configs(dest, expected):
     owner = {"variant": TrainConfig(), "content_mode": LossConfig(), "vgg_layer": LossConfig(),
              "tap": DiscriminatorConfig(), "mixed_precision": TrainConfig(), "strategy": TrainConfig()}[dest]
     assert action.default == getattr(owner, dest)
+
+
+# Every `srfm train` option whose value is a config field, and that field.
+OPTION_FIELDS = [
+    ("steps", TrainConfig, "steps"), ("g_lr", TrainConfig, "g_learning_rate"),
+    ("d_lr", TrainConfig, "d_learning_rate"), ("decay_every", TrainConfig, "decay_every"),
+    ("decay_factor", TrainConfig, "decay_factor"), ("decay_start", TrainConfig, "decay_start"),
+    ("warmup_steps", TrainConfig, "warmup_steps"), ("adam_epsilon", TrainConfig, "adam_epsilon"),
+    ("checkpoint_every", TrainConfig, "checkpoint_every"), ("keep_checkpoints", TrainConfig, "keep_checkpoints"),
+    ("seed", TrainConfig, "seed"), ("jit", TrainConfig, "jit_compile"), ("ema", TrainConfig, "use_ema"),
+    ("backend", TrainConfig, "backend"), ("batch_size", DataConfig, "batch_size"),
+    ("patches_per_image", DataConfig, "patches_per_image"), ("lr_patch", DataConfig, "lr_patch"),
+    ("blocks", GeneratorConfig, "num_blocks"), ("filters", GeneratorConfig, "filters"),
+    ("vgg_weights", LossConfig, "vgg_weights"), ("huber_delta", LossConfig, "huber_delta"),
+]
+
+
+@pytest.mark.parametrize("dest, owner, field", OPTION_FIELDS)
+def test_option_defaults_are_read_from_the_dataclass(dest, owner, field, monkeypatch):
+    """One source of every default: change the dataclass's and the option follows."""
+    assert _train_action(dest).default == getattr(owner, field)
+    changed = "x" if isinstance(getattr(owner, field), str) else not getattr(owner, field) \
+        if isinstance(getattr(owner, field), bool) else getattr(owner, field) + 3
+    monkeypatch.setattr(owner, field, changed)
+    assert _train_action(dest).default == changed
+
+
+def test_no_option_gives_the_dataclass_defaults():
+    configs = configs_from_args(build_parser().parse_args(["train", "--run-dir", "r"]))
+    assert configs["train"] == TrainConfig()
+    assert configs["data"] == DataConfig()  # sources too: the paper's DIV2K + Flickr2K
+    assert configs["generator"] == GeneratorConfig()
+    assert configs["loss"] == loss_config_for(TrainConfig.variant)
 
 
 def test_vgg_layer_reaches_the_loss_config():

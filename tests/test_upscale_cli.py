@@ -210,3 +210,19 @@ def test_16_bit_input_runs_the_keras_model_in_float(capsys, tmp_path, model_file
     expected = upscaler.upscale_float(values / 65535.0).astype(np.float64)
     np.testing.assert_array_equal(written.numpy(), np.rint(expected * 65535))
     assert written.numpy().max() > 255
+
+
+def test_one_missing_file_is_one_line_and_no_folder(capsys, tmp_path):
+    """The error is the whole output: no 'upscaled 0/1' summary after it, no empty folder."""
+    status, err = _upscale(capsys, str(tmp_path / "missing.png"), "-o", str(tmp_path / "out"),
+                           "--model", "nearest")
+    assert status == 1
+    assert err.splitlines() == [f"srfm upscale: error: {tmp_path / 'missing.png'}: no such file, or no images matched"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_with_a_missing_file_still_ends_with_its_summary(capsys, images, tmp_path):
+    status, err = _upscale(capsys, str(images), str(tmp_path / "missing.png"), "-o",
+                           str(tmp_path / "out"), "--model", "nearest", "--quiet")
+    assert status == 1
+    assert "missing.png: no such file" in err and err.strip().splitlines()[-1].startswith("upscaled ")

@@ -1,10 +1,11 @@
-"""Writes the Table I reproduction (docs/table1.md) and the README's models table from
-`srfm evaluate` JSON files.
+"""Writes the Table I reproduction (docs/table1.md) and the models tables of the README,
+docs/models.md and docs/index.md from `srfm evaluate` JSON files.
 
 Every number comes from an `evaluation.json` written by `srfm evaluate --metrics
 psnr,ssim,vif,niqe` (each shipped model's, and `benchmarks/results/bicubic_evaluation.json` for
 bicubic); the paper's numbers are Table I of Tej et al. `tests/test_table1.py` regenerates the
-page and fails if it differs from the committed one, so the page cannot drift from the files.
+pages and fails if one differs from the committed one, so no page can drift from the files; a
+shipped model without an evaluation.json, or missing from `USES`, is an error.
 
     python tools/table1.py            # rewrite docs/table1.md
     python tools/table1.py --check    # exit 1 if docs/table1.md is stale
@@ -22,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "table1.md"
 README = ROOT / "README.md"
 README_MARKERS = ("<!-- models:begin (tools/table1.py) -->", "<!-- models:end -->")
+# docs/models.md and docs/index.md: the same table, between these markers.
+DOCS_MODEL_PAGES = (ROOT / "docs" / "models.md", ROOT / "docs" / "index.md")
 # One line per shipped model for the README: what it is for.
 USES = {
     "srfm_mp": "M_p (Huber only): highest PSNR, smooth; the default",
@@ -127,8 +130,30 @@ def card_table(folder: str) -> str:
     return "\n".join(lines)
 
 
-def readme_models() -> str:
-    """The README's models table: Set5 / BSD100 PSNR and BSD100 NIQE of every shipped model."""
+def shipped_evaluations() -> dict[str, dict]:
+    """name -> `datasets` of its evaluation.json, for every folder of exported_models/ with a
+    `.keras` generator, in `USES` order.
+
+    Raises:
+        SystemExit: a shipped model without evaluation.json, or one `USES` does not describe.
+    """
+    folders = sorted(p.parent.name for p in (ROOT / "exported_models").glob("*/*.keras") if p.stem == p.parent.name)
+    unknown = sorted(set(folders) - set(USES))
+    if unknown:
+        raise SystemExit(f"tools/table1.py: add {', '.join(unknown)} to USES (one line: what it is for)")
+    found = {}
+    for name in USES:
+        path = evaluation_file(name)
+        if name in folders and not path.is_file():
+            raise SystemExit(f"tools/table1.py: {name} ships without {path.relative_to(ROOT)}")
+        if path.is_file():
+            found[name] = json.loads(path.read_text())["datasets"]
+    return found
+
+
+def models_table(link: str) -> str:
+    """Set5 / BSD100 PSNR and BSD100 NIQE of bicubic and every shipped model; `link` formats a
+    model's page from its name."""
     bicubic = json.loads(BICUBIC.read_text())["datasets"]
     lines = [
         "| model | what it is | Set5 PSNR | BSD100 PSNR | BSD100 NIQE (lower is better) |",
@@ -136,27 +161,30 @@ def readme_models() -> str:
         f"| bicubic | | {bicubic['Set5']['mean']['psnr']:.2f} | {bicubic['BSD100']['mean']['psnr']:.2f} "
         f"| {bicubic['BSD100']['mean']['niqe']:.2f} |",
     ]
-    for name, use in USES.items():
-        path = evaluation_file(name)
-        if not path.is_file():
-            continue
-        ds = json.loads(path.read_text())["datasets"]
+    for name, ds in shipped_evaluations().items():
         niqe = ds["BSD100"]["mean"].get("niqe")
         lines.append(
-            f"| [`{name}`](exported_models/{name}/MODEL_CARD.md) | {use} | {ds['Set5']['mean']['psnr']:.2f} "
-            f"| {ds['BSD100']['mean']['psnr']:.2f} | {niqe:.2f} |" if niqe is not None else
-            f"| [`{name}`](exported_models/{name}/MODEL_CARD.md) | {use} | {ds['Set5']['mean']['psnr']:.2f} "
-            f"| {ds['BSD100']['mean']['psnr']:.2f} | - |"
+            f"| [`{name}`]({link.format(name=name)}) | {USES[name]} | {ds['Set5']['mean']['psnr']:.2f} "
+            f"| {ds['BSD100']['mean']['psnr']:.2f} | {'-' if niqe is None else f'{niqe:.2f}'} |"
         )
     return "\n".join(lines)
 
 
-def render_readme() -> str:
-    text = README.read_text()
+def readme_models() -> str:
+    """The README's models table."""
+    return models_table("exported_models/{name}/MODEL_CARD.md")
+
+
+def _between_markers(path: Path, table: str) -> str:
+    text = path.read_text()
     begin, end = README_MARKERS
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
-    return f"{head}{begin}\n{readme_models()}\n{end}{tail}"
+    return f"{head}{begin}\n{table}\n{end}{tail}"
+
+
+def render_readme() -> str:
+    return _between_markers(README, readme_models())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         print(card_table(args.card))
         return 0
     pages = {PAGE: render(), README: render_readme()}
+    for page in DOCS_MODEL_PAGES:
+        pages[page] = _between_markers(page, models_table("models/{name}/index.md"))
     if args.check:
         stale = [str(path) for path, text in pages.items() if not path.is_file() or path.read_text() != text]
         if stale:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from keras_srfm.inference.bench import DEFAULT_VARIANTS, VARIANTS
+    from keras_srfm.inference.bench import DEFAULT_RUNTIMES, RUNTIMES
 
     p = subparsers.add_parser(
         "bench",
@@ -33,9 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--variants",
         nargs="+",
-        choices=VARIANTS,
-        default=list(DEFAULT_VARIANTS),
-        help=f"what to time (default: {' '.join(DEFAULT_VARIANTS)})",
+        choices=RUNTIMES,
+        default=list(DEFAULT_RUNTIMES),
+        help=f"what to time (default: {' '.join(DEFAULT_RUNTIMES)})",
     )
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=run)

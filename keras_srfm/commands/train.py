@@ -15,11 +15,10 @@ from keras_srfm.config import (  # dataclasses only: no TensorFlow import
     VARIANTS,
     DataConfig,
     DiscriminatorConfig,
+    GeneratorConfig,
     LossConfig,
     TrainConfig,
 )
-
-DEFAULT_SOURCES = ("srfm_div2k", "srfm_flickr2k")  # the paper's DIV2K + Flickr2K
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", required=True, help="run directory; an existing one is resumed")
     p.add_argument("--data", action="append", default=None, metavar="SOURCE",
                    help="TFDS name (srfm_div2k, srfm_flickr2k, ...) or folder of HR images; repeatable "
-                        "(default: srfm_div2k + srfm_flickr2k, as in the paper; they download on first use)")
+                        f"(default: {' + '.join(DataConfig.sources)}, as in the paper; they download on first use)")
     p.add_argument("--data-weights", type=float, nargs="+", default=None,
                    help="sampling weight per --data (default: proportional to the number of images)")
     p.add_argument("--data-dir", default=None, help="TFDS data_dir (default: ~/tensorflow_datasets)")
@@ -53,16 +52,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "or ladder (per image one rung of clean/mild/medium/strong, weights --ladder)")
     p.add_argument("--ladder", type=float, nargs=len(STRENGTHS), default=list(DataConfig.ladder),
                    metavar="W", help=f"--degradation ladder: weight of each rung ({', '.join(STRENGTHS)})")
-    p.add_argument("--steps", type=int, default=200_000, help="total generator updates (paper: 2e5)")
-    p.add_argument("--batch-size", type=int, default=16, help="global batch size (paper: 16)")
-    p.add_argument("--patches-per-image", type=int, default=16,
+    p.add_argument("--steps", type=int, default=TrainConfig.steps, help="total generator updates (paper: 2e5)")
+    p.add_argument("--batch-size", type=int, default=DataConfig.batch_size, help="global batch size (paper: 16)")
+    p.add_argument("--patches-per-image", type=int, default=DataConfig.patches_per_image,
                    help="random patches cut from each decoded image")
     p.add_argument("--lr-patch", type=int, default=DataConfig.lr_patch,
                    help="LR patch side in pixels; the HR patch is 4x it and must be a multiple of 16 "
                         "(paper: 24)")
-    p.add_argument("--g-lr", type=float, default=1e-4, help="generator Adam rate (paper: 1e-4)")
-    p.add_argument("--d-lr", type=float, default=1e-4, help="discriminator Adam rate (paper: 1e-4)")
-    p.add_argument("--decay-every", type=int, default=100_000, help="steps between decays (paper: 1e5)")
+    p.add_argument("--g-lr", type=float, default=TrainConfig.g_learning_rate, help="generator Adam rate (paper: 1e-4)")
+    p.add_argument("--d-lr", type=float, default=TrainConfig.d_learning_rate, help="discriminator Adam rate (paper: 1e-4)")
+    p.add_argument("--decay-every", type=int, default=TrainConfig.decay_every, help="steps between decays (paper: 1e5)")
     p.add_argument("--decay-factor", type=float, default=TrainConfig.decay_factor,
                    help="learning-rate factor per decay (paper: 0.1)")
     p.add_argument("--decay-start", type=int, default=TrainConfig.decay_start,
@@ -73,16 +72,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="linear rate warm-up of a fresh optimizer, e.g. when fine-tuning with --init-from")
     p.add_argument("--adam-epsilon", type=float, default=TrainConfig.adam_epsilon,
                    help="Adam epsilon; keep it far below the gradient scale (eta=0.01 makes it ~1e-8)")
-    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every, help="steps between checkpoints")
     p.add_argument("--keep-checkpoints", type=int, default=TrainConfig.keep_checkpoints,
                    help="how many of the newest checkpoints to keep; may change when resuming a run")
-    p.add_argument("--blocks", type=int, default=16, help="generator residual blocks (paper: 16)")
-    p.add_argument("--filters", type=int, default=64, help="generator filters (paper: 64)")
+    p.add_argument("--blocks", type=int, default=GeneratorConfig.num_blocks, help="generator residual blocks (paper: 16)")
+    p.add_argument("--filters", type=int, default=GeneratorConfig.filters, help="generator filters (paper: 64)")
     p.add_argument("--rgb-mean", type=float, nargs=3, default=None,
                    help="dataset RGB mean on [0,1] (default: DIV2K's; see `srfm stats`)")
     p.add_argument("--stats", default=None,
                    help="JSON written by `srfm stats`: its rgb_mean is used (default: none)")
-    p.add_argument("--vgg-weights", default="imagenet",
+    p.add_argument("--vgg-weights", default=LossConfig.vgg_weights,
                    help="'imagenet' (downloaded once into ~/.keras), a local VGG19 notop .h5 file, "
                         "or 'none' (random VGG: tests only)")
     p.add_argument("--vgg-layer", default=LossConfig.vgg_layer, choices=LossConfig.choices("vgg_layer"),
@@ -96,7 +95,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="content loss L_content (Eq. 6): as the paper writes it, or as the authors' code")
     p.add_argument("--tap", default=DiscriminatorConfig.tap, choices=DiscriminatorConfig.choices("tap"),
                    help="where the discriminator's feature taps sit relative to BatchNorm")
-    p.add_argument("--huber-delta", type=float, default=1.0,
+    p.add_argument("--huber-delta", type=float, default=LossConfig.huber_delta,
                    help="delta of the Huber point loss (Eq. 2) on [0, 1] images")
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=TrainConfig.jit_compile,
                    help="XLA-compile the train step (jit_compile=True)")
@@ -116,7 +115,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bench-dir", default=None,
                    help="folder of HR images (e.g. Set5/HR) for a Y-PSNR learning curve at each checkpoint "
                         "(default: no curve)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data order, patches and initial weights")
+    p.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed of the data order, patches and initial weights")
     p.add_argument("--verbose", default="auto", help="Keras progress output: auto, 0, 1 or 2")
     p.add_argument("--export-only", default=None, metavar="FILE.keras",
                    help="write the generator of --run-dir's latest checkpoint to FILE.keras and exit "
@@ -190,7 +189,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         generator["rgb_mean"] = tuple(args.rgb_mean)
     vgg_weights = None if args.vgg_weights == "none" else args.vgg_weights
     data = DataConfig(
-        sources=tuple(args.data or DEFAULT_SOURCES),
+        sources=tuple(args.data or DataConfig.sources),
         weights=tuple(args.data_weights or ()),
         batch_size=args.batch_size,
         patches_per_image=args.patches_per_image,

@@ -288,13 +288,17 @@ def _run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output_dir)
     _check_output_dir(out_dir)
     upscaler = _resolve_upscaler(args)  # before any folder is made: a bad model leaves nothing
-    prepared: set[Path] = set()
-    _prepare_folder(out_dir, prepared)
     items = image_io.expand_inputs(
         args.inputs,
         on_skip=lambda note: print(f"srfm upscale: note: {note}", file=sys.stderr),
         recursive=args.recursive,
     )
+    if items and all(item.path is None for item in items):  # nothing to read: one line each, no folder
+        for item in items:
+            _report("error", item.spec, "no such file, or no images matched")
+        return 1
+    prepared: set[Path] = set()
+    _prepare_folder(out_dir, prepared)
     input_paths = {item.path.resolve() for item in items if item.path is not None}
     claimed: dict[Path, str] = {}
     failures = skipped = 0
@@ -348,6 +352,8 @@ def _run(args: argparse.Namespace) -> int:
             _report("note", spec, f"replaced the existing {target} (--overwrite)")
     bar.close()
     done = len(items) - failures - skipped
+    if len(items) == 1 and failures:
+        return 1  # its error was the one line
     print(
         f"upscaled {done}/{len(items)} image(s) into {out_dir}: {done} done, {skipped} skipped, "
         f"{failures} failed in {time.monotonic() - started:.1f} s",

@@ -3,7 +3,7 @@
 A figure shows the whole HR image with the zoom box drawn on it, then the same box cropped
 from the bicubic baseline, from each model and from HR, enlarged with nearest neighbour (so
 pixels stay visible) and labelled with the name and PSNR / SSIM (Y, Table I protocol). The LR
-input is made from the HR image with MATLAB bicubic (`keras_srfm.evaluation.protocol.degrade`).
+input is made from the HR image with MATLAB bicubic (`keras_srfm.evaluation.protocol.bicubic_pair`).
 
 Figures are drawn with Pillow only; the small helpers here (`labelled`, `hstack`, `grid`) also
 lay out `srfm demo`.
@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from keras_srfm.evaluation.protocol import SCALE, degrade, mod_crop
+from keras_srfm.evaluation.protocol import SCALE, bicubic_pair, mod_crop
 from keras_srfm.metrics.fidelity import psnr, rgb_to_y, ssim
 
 BOX_COLOUR = (230, 20, 20)
@@ -311,7 +311,7 @@ def compare_models(
     """
     if metrics not in ("image", "crop"):
         raise ValueError(f"metrics must be 'image' or 'crop'. Received: metrics={metrics!r}")
-    hr, lr = degrade(hr)
+    hr, lr = bicubic_pair(hr)
     check_box(box, hr.shape)
     reference = hr[..., 0] if gray else hr
     panels = []

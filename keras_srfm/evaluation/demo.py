@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from keras_srfm.evaluation.compare import font, grid, hstack, labelled, metric_caption
-from keras_srfm.evaluation.protocol import SCALE, degrade
+from keras_srfm.evaluation.protocol import SCALE, bicubic_pair
 from keras_srfm.imaging.imresize import imresize, nearest
 from keras_srfm.metrics.fidelity import psnr, ssim
 
@@ -210,7 +210,7 @@ def run_demo(
     Returns:
         DemoResult.
     """
-    hr, lr = degrade(chart, SCALE)
+    hr, lr = bicubic_pair(chart, SCALE)
     return _run_all(hr, lr, {name: upscaler})
 
 
@@ -282,7 +282,7 @@ def realistic_lr(chart: np.ndarray, seed: int = REAL_SEED) -> tuple[np.ndarray, 
     from keras_srfm.config import DegradationConfig
     from keras_srfm.data.degradation import degrade_image, image_seed
 
-    hr, _ = degrade(chart, SCALE)
+    hr, _ = bicubic_pair(chart, SCALE)
     lr, data = degrade_image(hr, image_seed(seed, "chart"), DegradationConfig())
     return hr, lr, data is not None
 
@@ -302,7 +302,7 @@ def run_real_demo(
     Returns:
         RealDemoResult.
     """
-    hr, lr_clean = degrade(chart, SCALE)
+    hr, lr_clean = bicubic_pair(chart, SCALE)
     _, lr_real, ends_in_jpeg = realistic_lr(chart, seed)
     return RealDemoResult(_run_all(hr, lr_clean, upscalers), _run_all(hr, lr_real, upscalers), ends_in_jpeg)
 

@@ -293,8 +293,10 @@ def mod_crop(image: np.ndarray, scale: int = SCALE) -> np.ndarray:
     return image[: h - h % scale, : w - w % scale]
 
 
-def degrade(hr: np.ndarray, scale: int = SCALE) -> tuple[np.ndarray, np.ndarray]:
-    """Mod-crops HR and makes its LR with MATLAB bicubic on uint8 (steps 2-3).
+def bicubic_pair(hr: np.ndarray, scale: int = SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """Mod-crops HR and makes its LR with MATLAB bicubic on uint8 (steps 2-3): Table I's pair.
+
+    Not the realistic degradation chain of `srfm degrade` (`keras_srfm.data.degradation.degrade`).
 
     Returns:
         (hr, lr): uint8 (sH, sW, 3) and (H, W, 3).
@@ -356,7 +358,7 @@ def evaluate_image(
         (scores, sr): the metrics dict of `score` and the uint8 SR image.
     """
     if image.lr is None:
-        hr, lr = degrade(image.hr, scale)
+        hr, lr = bicubic_pair(image.hr, scale)
     else:
         hr, lr = mod_crop(np.asarray(image.hr, dtype=np.uint8), scale), image.lr
         if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:

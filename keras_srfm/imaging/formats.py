@@ -74,11 +74,6 @@ class FolderListing:
         )
 
 
-def is_image_name(path: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> bool:
-    """True if the file name ends in one of `extensions` (case-insensitive)."""
-    return Path(path).suffix.lower() in extensions
-
-
 def list_image_files(
     folder: str | os.PathLike,
     *,

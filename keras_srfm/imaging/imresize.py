@@ -148,7 +148,9 @@ def imresize(
         each 1-D pass as MATLAB does; any other input gives float64 without rounding.
 
     Example:
-    >>> lr = imresize(hr_uint8, 1 / 4)  # == MATLAB imresize(hr, 1/4, 'bicubic')
+    >>> hr = np.zeros((8, 12, 3), np.uint8)
+    >>> imresize(hr, 1 / 4).shape  # == size(imresize(hr, 1/4, 'bicubic')) in MATLAB
+    (2, 3, 3)
     """
     image = np.asarray(image)
     if image.ndim not in (2, 3):

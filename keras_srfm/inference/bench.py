@@ -8,6 +8,12 @@ on the CPU: on a 2-core AVX-512 machine TFLite float32 beat Keras, while on anot
 AMX machine Keras and the SavedModel beat TFLite float32 and int8 won (issue 17). So the advice
 comes from this measurement, named with the CPU it ran on.
 
+`RUNTIMES` names those ways of running a model; they are not the loss variants of the paper
+(`keras_srfm.config.VARIANTS`). "Bench" means three things in this project: this command
+(`srfm bench`: runtimes of one model on this machine), `srfm train --bench-dir` (the benchmark
+images, e.g. Set5, of a run's learning curve) and the repository's `benchmarks/` scripts (speed
+and memory of training, input pipeline, evaluation and inference, with JSON results).
+
 Example:
 >>> report = run_bench("generator.keras", size=256, repeats=3)
 >>> print(format_report(report))
@@ -27,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-VARIANTS = ("keras", "keras_xla", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8")
-DEFAULT_VARIANTS = ("keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8")
+# Ways to run one generator, in report order (not the loss variants of `keras_srfm.config`).
+RUNTIMES = ("keras", "keras_xla", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8")
+DEFAULT_RUNTIMES = ("keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8")
 QUANTIZE = {"tflite_fp32": "float32", "tflite_fp16": "float16", "tflite_int8": "int8"}
 # /proc/cpuinfo flags that decide which kernels TF (oneDNN) and XNNPACK can use.
 RELEVANT_FLAGS = (
@@ -107,7 +114,7 @@ class Timing:
     """One variant's result.
 
     Attributes:
-        variant: str. One of `VARIANTS`.
+        variant: str. One of `RUNTIMES`.
         runs: tuple of float. Seconds per timed call (empty when not available).
         first_call_s: float or None. The warm-up call (tracing, XLA compilation, allocation).
         file_mb: float or None. Size of the variant's model file(s).
@@ -227,7 +234,7 @@ def run_bench(
     *,
     size: int = 256,
     repeats: int = 3,
-    variants: Sequence[str] = DEFAULT_VARIANTS,
+    variants: Sequence[str] = DEFAULT_RUNTIMES,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
 ) -> BenchReport:
@@ -237,7 +244,7 @@ def run_bench(
         model_path: str or path. A `.keras` generator.
         size: int. LR edge of the random test image. Defaults to 256 (-> 1024x1024).
         repeats: int. Timed calls per variant, interleaved. Defaults to 3.
-        variants: names from `VARIANTS`, in report order. Defaults to `DEFAULT_VARIANTS`.
+        variants: names from `RUNTIMES`, in report order. Defaults to `DEFAULT_RUNTIMES`.
         seed: int. Seed of the test image. Defaults to 0.
         log: callable or None. Progress lines.
 
@@ -250,9 +257,9 @@ def run_bench(
 
     if size < 1 or repeats < 1:
         raise ValueError(f"size and repeats must be >= 1. Received: size={size}, repeats={repeats}")
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if v not in RUNTIMES]
     if unknown or not variants or len(set(variants)) != len(variants):
-        raise ValueError(f"variants must be distinct names from {VARIANTS}. Received: {variants}")
+        raise ValueError(f"variants must be distinct names from {RUNTIMES}. Received: {variants}")
     say = log or (lambda _: None)
     model = load_keras_generator(model_path)
     image = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)

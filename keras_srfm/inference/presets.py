@@ -15,8 +15,8 @@ Example:
 
 >>> import keras_srfm
 >>> generator = keras_srfm.load_generator("srfm_mp")   # name, .keras path or URL
->>> [m.name for m in keras_srfm.list_models()]
-['srfm_mp', 'srfm_pcsa']
+>>> [m.name for m in keras_srfm.list_models()]  # the paper's order, then others by name
+['srfm_mp', 'srfm_pva_vgg34', 'srfm_pca', 'srfm_pcsa', 'srfm_pcsva_vgg34', 'srfm_real']
 """
 
 from __future__ import annotations
@@ -62,10 +62,26 @@ class ShippedModel:
     saved_model: Path | None
 
 
+DATA_DIR_ENV = "SRFM_DATA_DIR"
+
+
 def data_root() -> Path:
-    """The data folder (`benchmarks/`, `train/`, `samples/`): env `SRFM_DATA_DIR`, else
-    `../shared/data` beside the repository (a source checkout's layout)."""
-    return Path(os.environ.get("SRFM_DATA_DIR", PACKAGE_DIR.parent.parent / "shared" / "data"))
+    """The data folder (`benchmarks/`, `train/`, `samples/`): env `SRFM_DATA_DIR`, else, in a
+    source checkout, `../shared/data` beside the repository.
+
+    Raises:
+        FileNotFoundError: `SRFM_DATA_DIR` is unset outside a source checkout (an installed
+            wheel has no folder beside it that could hold the data).
+    """
+    explicit = os.environ.get(DATA_DIR_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    if (PACKAGE_DIR.parent / "pyproject.toml").is_file():  # a source checkout
+        return PACKAGE_DIR.parent.parent / "shared" / "data"
+    raise FileNotFoundError(
+        f"{DATA_DIR_ENV} is not set: set it to the folder holding benchmarks/ and train/ "
+        "(an installed keras-srfm has no default data folder)"
+    )
 
 
 def models_root() -> Path:

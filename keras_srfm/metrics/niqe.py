@@ -85,16 +85,19 @@ def _keras_cache_path() -> Path:
 def niqe_params_path() -> Path:
     """The NIQE parameter file: env `SRFM_NIQE_PARAMS`, else `<SRFM_DATA_DIR>/../metrics/`.
 
-    `SRFM_DATA_DIR` defaults to `../shared/data` beside the repository. Without the env variable
-    and when that file is absent, a copy fetched by `download_niqe_params` is used if present.
+    `SRFM_DATA_DIR` defaults to `../shared/data` beside a source checkout. Without the env variable
+    and when that file is absent (or there is no data folder), a copy fetched by `download_niqe_params` is used if present.
     """
     explicit = os.environ.get(NIQE_PARAMS_ENV)
     if explicit:
         return Path(explicit).expanduser()
     from keras_srfm.inference.presets import data_root
 
-    default = data_root().parent / "metrics" / NIQE_PARAMS_FILE
     cached = _keras_cache_path()
+    try:
+        default = data_root().parent / "metrics" / NIQE_PARAMS_FILE
+    except FileNotFoundError:  # no data folder (an installed wheel without SRFM_DATA_DIR)
+        return cached
     return cached if not default.is_file() and cached.is_file() else default
 
 

@@ -35,7 +35,7 @@ def build_discriminator(config: DiscriminatorConfig | None = None, **overrides: 
 
     Example:
     >>> d = build_discriminator()
-    >>> sorted(d(np.zeros((2, 96, 96, 3), "float32")))[:3]
+    >>> sorted(d(keras.ops.zeros((2, 96, 96, 3))))[:3]
     ['conv1', 'conv2', 'conv3']
     """
     cfg = DiscriminatorConfig.from_dict({**(config or DiscriminatorConfig()).to_dict(), **overrides})

@@ -61,8 +61,8 @@ def build_generator(config: GeneratorConfig | None = None, **overrides: Any) -> 
 
     Example:
     >>> g = build_generator(num_blocks=2, filters=8)
-    >>> g(np.zeros((1, 16, 16, 3), "float32")).shape
-    TensorShape([1, 64, 64, 3])
+    >>> tuple(g(keras.ops.zeros((1, 16, 16, 3))).shape)
+    (1, 64, 64, 3)
     """
     cfg = GeneratorConfig.from_dict({**(config or GeneratorConfig()).to_dict(), **overrides})
     inputs = keras.Input(shape=(None, None, 3), name="lr")

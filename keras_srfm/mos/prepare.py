@@ -46,7 +46,10 @@ def default_hr_dir() -> Path | None:
     variable defaulting to `../shared/data` beside the repository), or None if absent."""
     from keras_srfm.inference.presets import data_root
 
-    folder = data_root() / "benchmarks" / "BSD100" / "HR"
+    try:
+        folder = data_root() / "benchmarks" / "BSD100" / "HR"
+    except FileNotFoundError:  # no data folder: the caller asks for --hr-dir
+        return None
     return folder if folder.is_dir() else None
 
 

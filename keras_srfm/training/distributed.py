@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -171,8 +170,3 @@ def _log_epoch(run_dir: Path, writer: Any, epoch: int, step: int, values: dict[s
     append_history_row(run_dir / "history.csv", epoch, step, values)
     print(f"step {step}: " + json.dumps({k: round(v, 5) for k, v in sorted(values.items())})
           + f" ({seconds:.1f} s)", flush=True)
-
-
-def worker_environment() -> dict[str, Any]:
-    """TF_CONFIG as a dict (empty when unset): for logs and error messages."""
-    return json.loads(os.environ.get("TF_CONFIG", "{}"))

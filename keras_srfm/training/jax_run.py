@@ -57,7 +57,8 @@ def unsupported(run: RunConfig) -> str | None:
     if train.mixed_precision != "off":
         return "--mixed-precision needs the TensorFlow backend (the JAX path computes in float32)"
     if getattr(data, "degradation", "bicubic") != "bicubic":
-        return "the JAX path makes its LR with MATLAB bicubic only (--degradation bicubic)"
+        return ("the JAX path makes its LR with MATLAB bicubic only (or reads a srfm degrade set's "
+                "pairs); realistic degradation on the fly needs --backend tensorflow")
     folders = [s for s in data.sources if not Path(s).expanduser().is_dir()]
     if folders:
         return f"--data {folders[0]} is not a folder; the JAX path reads folders of HR images (no TFDS)"
@@ -71,7 +72,7 @@ class PatchPool:
     """Aligned LR/HR patches from folders of HR images, in numpy (no tf.data).
 
     Every HR image is mod-cropped and its LR is the MATLAB bicubic of the whole image (the
-    benchmark `degrade`); images smaller than the HR patch are left out. A crop picks a source
+    benchmark `bicubic_pair`); images smaller than the HR patch are left out. A crop picks a source
     (by `DataConfig.weights`, else by total area), an image of it with probability
     proportional to area, an aligned position and one of the 8 rotations/flips.
     """
@@ -108,14 +109,14 @@ class PatchPool:
 
 def _source_pairs(spec: str, scale: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(HR, LR) uint8 pairs of one `--data` folder: HR images with their MATLAB-bicubic LR (the
-    benchmark `degrade`), or the prepared pairs of a `srfm degrade --copies` set (each HR once
+    benchmark `bicubic_pair`), or the prepared pairs of a `srfm degrade --copies` set (each HR once
     per LR copy)."""
-    from keras_srfm.evaluation.protocol import degrade, folder_source
+    from keras_srfm.evaluation.protocol import bicubic_pair, folder_source
     from keras_srfm.imaging.formats import is_training_set, training_pairs
 
     if not is_training_set(spec):
         for image in folder_source(spec).images():
-            yield degrade(image.hr, scale)
+            yield bicubic_pair(image.hr, scale)
         return
     from keras_srfm.imaging.image_io import read_image
 

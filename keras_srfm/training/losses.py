@@ -140,17 +140,22 @@ def softmax_weights(layer_losses: Any, stop_gradient: bool = True) -> Any:
     return ops.stop_gradient(weights) if stop_gradient else weights
 
 
-def reweighed_content_loss(per_example: Any, weights: Any) -> Any:
-    """L_content of Eq. 7: sum_i w_i * L_content^i, per example.
+def reweighed_content_loss(layer_losses: Any, weights: Any) -> Any:
+    """L_content of Eq. 7: sum_i w_i * L_content^i over the last axis (the layers).
+
+    The objective calls it on the batch-summed layer losses, with the per-layer rescale of
+    Sec. III-B folded into `weights` (w_i * s_i); it works the same on per-example rows.
 
     Args:
-        per_example: `(batch, num_layers)` (rescaled) layer-wise content losses.
-        weights: `(num_layers,)` from `softmax_weights`, or uniform for plain averaging.
+        layer_losses: `(..., num_layers)` layer-wise content losses, e.g. `(batch, num_layers)`
+            or `(num_layers,)`.
+        weights: `(num_layers,)` from `softmax_weights` (times any per-layer rescale), or
+            uniform for plain averaging.
 
     Returns:
-        `(batch,)` float32.
+        float32 of shape `layer_losses.shape[:-1]`.
     """
-    return ops.sum(per_example * weights[None, :], axis=1)
+    return ops.sum(layer_losses * weights, axis=-1)
 
 
 def calibration_scales(layer_losses: Any, eps: float = 1e-12) -> Any:

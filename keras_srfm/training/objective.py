@@ -211,7 +211,12 @@ def _content(
         terms_local = ops.concatenate([ops.reshape(point_local, (1,)), layer_local], axis=0)
         terms_global = ops.concatenate([ops.reshape(reduction.sum(point_local), (1,)), layer_global], axis=0)
         weights = losses.softmax_weights(terms_global, stop_gradient=False)
-        return _Content(ops.sum(weights * terms_local), ops.sum(weights * terms_global), weights[1:], None)
+        return _Content(
+            losses.reweighed_content_loss(terms_local, weights),
+            losses.reweighed_content_loss(terms_global, weights),
+            weights[1:],
+            None,
+        )
     new_scales = None
     factor = ops.ones_like(layer_global)
     if config.content_rescale:
@@ -225,7 +230,12 @@ def _content(
         weights = losses.softmax_weights(scaled_global)  # Eq. 7, stop-gradient softmax
     else:
         weights = ops.full((len(taps),), 1.0 / len(taps), dtype="float32")  # plain average (M_pca)
-    return _Content(ops.sum(weights * factor * layer_local), ops.sum(weights * scaled_global), weights, new_scales)
+    return _Content(
+        losses.reweighed_content_loss(layer_local, weights * factor),  # Eq. 7 on the raw losses
+        losses.reweighed_content_loss(scaled_global, weights),
+        weights,
+        new_scales,
+    )
 
 
 # === Helpers ===

@@ -12,7 +12,8 @@ schedule changes `resume_log.jsonl` records), and its `steps` is where it stoppe
 
 `--config` takes a recipe file or a shipped model's name; options given on the command line win
 over the recipe's, and `--steps N` stops the phase at total step N. String values may use
-`$SRFM_DATA_DIR` (the data folder; default `../shared/data` beside the repository) and other
+`$SRFM_DATA_DIR` (the data folder; default `../shared/data` beside a source checkout, none
+in an installed wheel) and other
 environment variables. Imports no TensorFlow.
 """
 
@@ -122,7 +123,10 @@ def expand(value: Any) -> Any:
         return value
     from keras_srfm.inference.presets import data_root
 
-    text = string.Template(value).safe_substitute({**os.environ, "SRFM_DATA_DIR": str(data_root())})
+    names = dict(os.environ)
+    if "SRFM_DATA_DIR" in value:  # FileNotFoundError in a wheel install without the variable
+        names["SRFM_DATA_DIR"] = str(data_root())
+    text = string.Template(value).safe_substitute(names)
     if "$" in text:
         raise RecipeError(f"recipe value {value!r}: an environment variable is not set")
     return text
