@@ -219,7 +219,7 @@ class DegradationConfig(_Config):
         - `strong`: Real-ESRGAN's x4 ranges, every stage applied (the defaults).
 
         `clean` (MATLAB bicubic) is not a chain: `srfm degrade --strength clean` and the
-        `ladder` training mixture make it with `keras_srfm.imresize`.
+        `ladder` training mixture make it with `keras_srfm.imaging.imresize`.
         """
         if strength == "strong":
             return cls()
