@@ -29,6 +29,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
+from keras_srfm.imaging.locks import FolderLockedError  # standard library only
+
 COMMANDS = (
     "train",
     "stats",
@@ -251,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = args.prepare(args, argv)
         with quiet_tensorflow(args.show_tf_logs):
             return int(args.func(args) or 0)
-    except (CommandError, ValueError, FileNotFoundError, NotADirectoryError) as err:
+    except (CommandError, ValueError, FileNotFoundError, NotADirectoryError, FolderLockedError) as err:
         print(f"srfm {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:

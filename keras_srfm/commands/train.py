@@ -290,14 +290,17 @@ def run(args: argparse.Namespace) -> int:
     verbose = _keras_verbosity(args.verbose)
     if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
-    from keras_srfm.training.run_setup import newest_checkpoint_step
+    from keras_srfm.training.run_setup import newest_checkpoint_step, run_folder_lock
 
-    done = newest_checkpoint_step(Path(args.run_dir))
-    # A recipe's later calls resume the run with their schedule changes; calls already past
-    # (an interrupted `--config` run started again) are skipped, not replayed.
-    todo = [c for c in calls if c.steps > done] or calls[-1:]
-    for call in todo:
-        _train(call, verbose)
+    # One writer per run folder, for the whole command and before anything in it is read or
+    # changed: a second `srfm train` on it is refused in one line (keras_srfm.imaging.locks).
+    with run_folder_lock(Path(args.run_dir), {call.strategy for call in calls}):
+        done = newest_checkpoint_step(Path(args.run_dir))
+        # A recipe's later calls resume the run with their schedule changes; calls already past
+        # (an interrupted `--config` run started again) are skipped, not replayed.
+        todo = [c for c in calls if c.steps > done] or calls[-1:]
+        for call in todo:
+            _train(call, verbose)
     return 0
 
 

@@ -11,6 +11,7 @@ chief only. A resumed run's data stream is reseeded from its step, as in `run_tr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -31,7 +32,13 @@ from keras_srfm.training.checkpoints import (
     list_checkpoints,
     restore_newest_intact,
 )
-from keras_srfm.training.run_setup import append_history_row, log_resume_changes, open_run_dir
+from keras_srfm.training.run_setup import (
+    append_history_row,
+    log_resume_changes,
+    open_run_dir,
+    run_folder_lock,
+    writes_run_folder,
+)
 from keras_srfm.training.runner import (
     RunConfig,
     build_training_model,
@@ -52,8 +59,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+    task = {"type": resolver.task_type, "index": resolver.task_id or 0}
+    return writes_run_folder({"cluster": resolver.cluster_spec().as_dict(), "task": task})
 
 
 def run_multiworker(
@@ -72,8 +79,12 @@ def run_multiworker(
     check_supported(run.train)
     with precision(run.train.mixed_precision):
         strategy = strategy or make_strategy("multiworker")
+        # The chief holds the run folder's lock (a no-op under `srfm train`, which took it);
+        # the other workers only read the folder (`run_setup.writes_run_folder`).
+        lock = run_folder_lock(run_dir) if is_chief(strategy) else contextlib.nullcontext()
         try:
-            return _train(run, run_dir, dataset_fn, strategy, bench_dir)
+            with lock:
+                return _train(run, run_dir, dataset_fn, strategy, bench_dir)
         except Exception as err:
             if is_disk_full(err):
                 found = list_checkpoints(run_dir / "checkpoints")

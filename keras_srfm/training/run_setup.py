@@ -144,6 +144,41 @@ def newest_checkpoint_step(run_dir: Path) -> int:
     return max(found, default=0)
 
 
+RUN_BUSY = (
+    "{folder} is in use by another srfm train (pid {pid}); wait for it to end or stop it, "
+    "or use another --run-dir"
+)
+
+
+def writes_run_folder(tf_config: dict[str, Any] | None = None) -> bool:
+    """Whether this task writes the run folder: the chief, or worker 0 of a cluster without
+    one (TF's convention, `distributed.is_chief`); True outside a cluster (no TF_CONFIG).
+
+    The multi-worker chief holds the run folder's lock and writes everything in it; the other
+    workers only read its checkpoints, so they neither take nor wait for the lock.
+    """
+    if tf_config is None:
+        tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = tf_config.get("task") or {}
+    kind, index = task.get("type"), int(task.get("index", 0))
+    if not kind:
+        return True
+    has_chief = "chief" in (tf_config.get("cluster") or {})
+    return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
+
+
+def run_folder_lock(run_dir: Path, strategies: set[str] | frozenset[str] = frozenset()) -> Any:
+    """The run folder's lock (`keras_srfm.imaging.locks.hold`) for the task that writes it;
+    a do-nothing context for a multi-worker task that only reads it."""
+    import contextlib
+
+    from keras_srfm.imaging import locks
+
+    if "multiworker" in strategies and not writes_run_folder():
+        return contextlib.nullcontext(None)
+    return locks.hold(run_dir, busy=RUN_BUSY)
+
+
 def open_run_dir(run_dir: Path, run: RunConfig) -> list[str]:
     """The start of every run (fit, multi-worker chief, JAX): creates `run_dir`, checks a resume
     against its `config.json`, prints the configuration and writes it (keys sorted).

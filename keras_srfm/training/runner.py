@@ -48,6 +48,7 @@ from keras_srfm.training.run_setup import (  # noqa: F401  (RunConfig, check_res
     load_generator_weights,
     log_resume_changes,
     open_run_dir,
+    run_folder_lock,
 )
 from keras_srfm.training.schedules import learning_rate_schedule
 from keras_srfm.training.tf_step import SRFM
@@ -175,9 +176,10 @@ def run_training(
     """
     run_dir = Path(run_dir)
     check_supported(run.train)
-    changes = open_run_dir(run_dir, run)
-    with precision(run.train.mixed_precision):
-        return _train(run, run_dir, changes, dataset, bench_dir, verbose)
+    with run_folder_lock(run_dir):  # a no-op under `srfm train`, which holds it already
+        changes = open_run_dir(run_dir, run)
+        with precision(run.train.mixed_precision):
+            return _train(run, run_dir, changes, dataset, bench_dir, verbose)
 
 
 def _train(

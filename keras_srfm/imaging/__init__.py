@@ -1,0 +1,1 @@
+"""Files on disk: image files, formats, atomic writes, folder locks, MATLAB imresize."""
