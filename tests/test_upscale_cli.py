@@ -164,6 +164,28 @@ def test_existing_outputs_are_never_overwritten_silently(capsys, images, tmp_pat
         main(["upscale", str(images), "-o", str(out), "--overwrite", "--skip-existing"])
 
 
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "other zip"])
+def test_a_file_that_is_not_a_keras_archive_is_named_so(capsys, images, tmp_path, model_file, kind):
+    """Keras itself says "File not found" for these, which sends a user after a path problem."""
+    import zipfile
+
+    bad = tmp_path / "bad.keras"
+    if kind == "garbage":
+        bad.write_bytes(b"garbage bytes, not a model")
+    elif kind == "truncated":  # a download cut short
+        data = Path(model_file).read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    else:
+        with zipfile.ZipFile(bad, "w") as archive:
+            archive.writestr("notes.txt", "hello")
+    status, err = _upscale(capsys, str(images), "-o", str(tmp_path / "o"), "--model", str(bad))
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"{bad} is " in lines[0] and "not a .keras model archive" in lines[0], err
+    assert "not found" not in lines[0].lower()
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_batch_run_again_reads_no_output_and_does_no_work(capsys, images, monkeypatch):
     """The output folder inside the input tree: the second run takes none of its files."""
     out = images / "out"

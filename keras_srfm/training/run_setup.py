@@ -210,12 +210,10 @@ def load_generator_weights(generator: Any, path: str) -> None:
     path = resolve_weights(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"--init-from file not found: {path}")
-    import keras
-
     if path.endswith(".keras"):
-        import keras_srfm.models.layers  # noqa: F401  (registers the custom layers)
+        from keras_srfm.models.generator import load_keras_generator
 
-        generator.set_weights(keras.saving.load_model(path, compile=False).get_weights())
+        generator.set_weights(load_keras_generator(path).get_weights())
     else:
         generator.load_weights(path)
 
