@@ -3,8 +3,8 @@
 Each command module defines `add_parser(subparsers)` (which sets `func`) and keeps its heavy
 imports (TensorFlow) inside the function that runs, so `srfm --help` is instant and a typo
 fails before TensorFlow loads. Errors that a user can fix (`ValueError`, `FileNotFoundError`,
-`CommandError`, argparse's usage errors, a missing optional extra) become one line on stderr
-and exit status 2.
+`CommandError`, argparse's usage errors, a missing optional extra, an `OSError` such as a
+full disk) become one line on stderr and exit status 2.
 
 TensorFlow's own log lines are kept out of the terminal (`quiet_tensorflow`): its C++ logger
 prints some lines at import time whatever `TF_CPP_MIN_LOG_LEVEL` says (the absl
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import importlib.abc
 import importlib.util
@@ -265,6 +266,15 @@ def _one_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def _os_error(err: OSError) -> str:
+    """One line for an operating-system error; a full disk says what to do."""
+    where = f" ({err.filename})" if err.filename else ""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"disk full{where}: files are written whole or not at all, so nothing is "
+                "half-written; free some space and run the same command again")
+    return f"{err.strerror or _one_line(err)}{where}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -286,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f'pip install "keras-srfm[{EXTRAS[module]}]"',
             file=sys.stderr,
         )
+        return 2
+    except OSError as err:  # the machine's state, not a bug: a full disk, a read-only folder
+        print(f"srfm {args.command}: error: {_os_error(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"srfm {args.command}: interrupted", file=sys.stderr)

@@ -47,9 +47,8 @@ def test_hold_keeps_a_used_folder_and_removes_on_request(tmp_path):
 
 
 def test_missing_folder_without_create_is_one_line(tmp_path):
-    with pytest.raises(locks.FolderLockedError, match="cannot lock"):
-        with locks.hold(tmp_path / "missing", create=False):
-            pass
+    with pytest.raises(locks.FolderLockedError, match="cannot lock"), locks.hold(tmp_path / "missing", create=False):
+        pass
 
 
 @pytest.mark.parametrize("config, writes", [
@@ -84,9 +83,8 @@ def test_a_folder_held_by_another_process_is_refused_with_its_pid(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(locks.FolderLockedError, match=f"pid {holder.pid}") as err:
-            with locks.hold(folder):
-                pass
+        with pytest.raises(locks.FolderLockedError, match=f"pid {holder.pid}") as err, locks.hold(folder):
+            pass
         assert err.value.pid == holder.pid
     finally:
         holder.kill()

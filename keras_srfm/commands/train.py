@@ -307,12 +307,21 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, verbose: int | str) -> None:
     """One `srfm train` run (or resume) of `args`."""
     run_cfg = check_inputs(args)
-    if run_cfg.train.backend == "jax":
-        from keras_srfm.training import jax_run
-
-        jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
-        return
     from keras_srfm.cli import CommandError
+
+    if run_cfg.train.backend == "jax":
+        import errno
+
+        from keras_srfm.training import jax_run
+        from keras_srfm.training.run_setup import disk_full_message
+
+        try:
+            jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
+        except OSError as err:  # the one line of the TensorFlow path (DiskFullError)
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise CommandError(disk_full_message(Path(args.run_dir))) from err
+        return
     from keras_srfm.training.checkpoints import DiskFullError
 
     try:

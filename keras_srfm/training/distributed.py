@@ -28,12 +28,13 @@ import tensorflow as tf
 from keras_srfm.training.callbacks import BenchmarkPSNR, check_finite
 from keras_srfm.training.checkpoints import (
     DiskFullError,
+    clean_interrupted,
     is_disk_full,
-    list_checkpoints,
     restore_newest_intact,
 )
 from keras_srfm.training.run_setup import (
     append_history_row,
+    disk_full_message,
     log_resume_changes,
     open_run_dir,
     run_folder_lock,
@@ -81,19 +82,16 @@ def run_multiworker(
         strategy = strategy or make_strategy("multiworker")
         # The chief holds the run folder's lock (a no-op under `srfm train`, which took it);
         # the other workers only read the folder (`run_setup.writes_run_folder`).
-        lock = run_folder_lock(run_dir) if is_chief(strategy) else contextlib.nullcontext()
-        try:
-            with lock:
+        chief = is_chief(strategy)
+        with run_folder_lock(run_dir) if chief else contextlib.nullcontext():
+            try:
                 return _train(run, run_dir, dataset_fn, strategy, bench_dir)
-        except Exception as err:
-            if is_disk_full(err):
-                found = list_checkpoints(run_dir / "checkpoints")
-                saved = f"the newest checkpoint is ckpt-{found[-1][0]}" if found else "no checkpoint was saved"
-                raise DiskFullError(
-                    f"disk full while writing to {run_dir} ({saved}); free some space and run the "
-                    "same command again to resume"
-                ) from err
-            raise
+            except Exception as err:
+                if not is_disk_full(err):
+                    raise
+                if chief:
+                    clean_interrupted(run_dir / "checkpoints")  # the failed save's staging files
+                raise DiskFullError(disk_full_message(run_dir)) from err
 
 
 def _train(

@@ -124,6 +124,14 @@ def check_finite(values: dict[str, float], step: int, run_dir: Path) -> None:
         )
 
 
+def disk_full_message(run_dir: Path) -> str:
+    """The one line of a run stopped by a full disk (every path): the checkpoint it resumes from."""
+    step = newest_checkpoint_step(run_dir)
+    saved = f"the newest checkpoint is ckpt-{step}" if step else "no checkpoint was saved"
+    return (f"disk full while writing to {run_dir} ({saved}); free some space and run the same "
+            "command again to resume")
+
+
 def checkpoint_files(directory: str | Path, suffix: str) -> list[tuple[int, Path]]:
     """`(step, path)` of every `ckpt-<step><suffix>` in `directory`, oldest first. Both backends
     name their checkpoints so: `.index` (TensorFlow), `.npz` (JAX)."""

@@ -45,6 +45,7 @@ from keras_srfm.training.run_setup import (  # noqa: F401  (RunConfig, check_res
     RunConfig,
     align_logs,
     check_resume_config,
+    disk_full_message,
     load_generator_weights,
     log_resume_changes,
     open_run_dir,
@@ -218,12 +219,8 @@ def _train(
         export_generator(model, run_dir / "generator.keras", run.generator)
     except Exception as err:
         if is_disk_full(err):
-            latest = manager.latest_checkpoint
-            saved = f"the newest checkpoint is {Path(latest).name}" if latest else "no checkpoint was saved"
-            raise DiskFullError(
-                f"disk full while writing to {run_dir} ({saved}); free some space and run the "
-                "same command again to resume"
-            ) from err
+            clean_interrupted(run_dir / "checkpoints")  # the failed save's staging files
+            raise DiskFullError(disk_full_message(run_dir)) from err
         raise
     return model
 
