@@ -143,3 +143,4 @@ def test_a_second_writer_is_refused_in_one_line(tmp_path, command):
         first.stderr.close()
     with locks.hold(folder, name=lock_file.name, create=False):  # released by the kernel
         pass
+

@@ -237,13 +237,21 @@ def append_csv_row(path: Path, row: dict[str, Any], columns: list[str]) -> None:
     """
     header = read_csv_header(path)
     fields = header or columns
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if not header:
-            writer.writeheader()
-        writer.writerow(row)
-        f.flush()
-        os.fsync(f.fileno())
+    size = path.stat().st_size if path.exists() else None
+    try:
+        with path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            if not header:
+                writer.writeheader()
+            writer.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # a full disk mid-row: the file as it was, not half a row
+        if size is None:
+            path.unlink(missing_ok=True)
+        else:
+            os.truncate(path, size)
+        raise
 
 
 def read_csv_header(path: Path) -> list[str]:
@@ -262,8 +270,10 @@ def _read_log(path: Path, steps_per_epoch: int) -> tuple[list[str], list[list[st
     """
     if not path.exists():
         return [], [], []
-    with path.open(newline="") as f:
-        rows = [row for row in csv.reader(f) if row]
+    text = path.read_text()
+    if not text.endswith("\n"):  # a row cut short by a kill is not a row
+        text = text[: text.rfind("\n") + 1]
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     if not rows:
         return [], [], []
     header, body = rows[0], rows[1:]
@@ -289,7 +299,10 @@ def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> in
     header, body, steps = _read_log(path, steps_per_epoch)
     kept = [row for row, at in zip(body, steps, strict=True) if at <= step]
     dropped = len(body) - len(kept)
-    if dropped:
+    cut = path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+    if (dropped or cut) and not header:  # not even a whole header: nothing was logged
+        path.unlink()
+    elif dropped or cut:
         text = io.StringIO()
         csv.writer(text).writerows([header, *kept])
         atomic_write(path, text.getvalue())
