@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import socket
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,18 @@ def create_app(study_dir: str | Path, verify: bool = True) -> Flask:
         return render_template(
             "error.html", code=err.code, name=err.name, message=message
         ), err.code or 500
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def storage_error(err: sqlite3.OperationalError) -> tuple[str, int]:
+        """The database cannot be written (a full disk, most often): nothing was stored, the
+        rater may try again; one log line, not a traceback."""
+        app.logger.error("cannot write the ratings database: %s", err)
+        full = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(err)
+        reason = "the server's disk is full" if full else f"the ratings database cannot be written ({err})"
+        return render_template(
+            "error.html", code=503, name="Service Unavailable",
+            message=f"Nothing was stored: {reason}. Please tell the study organiser, then try again.",
+        ), 503
 
     @app.get("/")
     def index() -> Any:
