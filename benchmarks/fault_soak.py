@@ -186,6 +186,14 @@ def history_steps(run: Path) -> list[int]:
         return [int(float(row["step"])) for row in csv.DictReader(f)]
 
 
+def rows_so_far(run: Path) -> int:
+    """History rows written so far (while the run writes them: a row may be half there)."""
+    try:
+        return len(history_steps(run))
+    except (ValueError, TypeError, KeyError, OSError):
+        return 0
+
+
 def is_keras_archive(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -255,7 +263,9 @@ def kill_soak(work: Path, backend: str, kills: int, rng: random.Random) -> Case:
             time.sleep(rng.uniform(0.5, 6.0))
         else:  # during training: a step, a history row, a checkpoint save
             wait_for(lambda: START_RE.search(log.read_text(errors="replace")) is not None, proc)  # noqa: B023
-            time.sleep(rng.uniform(0.0, 8.0))
+            rows = rows_so_far(run) + rng.randint(0, 2)  # 0-2 intervals on, then within one
+            wait_for(lambda: rows_so_far(run) >= rows, proc)  # noqa: B023
+            time.sleep(rng.uniform(0.0, 1.5))
         killed = proc.poll() is None
         if killed:
             proc.send_signal(signal.SIGKILL)
