@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 
@@ -17,7 +19,7 @@ def test_a_failed_append_leaves_the_log_as_it_was(tmp_path, monkeypatch):
     def full(fd):  # the disk fills as the row is flushed to it
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(run_setup.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OSError):
         run_setup.append_history_row(log, 1, 4, {"loss": 0.5})
     assert log.read_bytes() == before
