@@ -706,12 +706,34 @@ def markdown(document: dict) -> str:
     t = document["totals"]
     rows.append(f"| | **total** | | **{t['injected']}** | **{t['survived']}** | **{t['lost']}** |")
     cpu_info = document["cpu"]
+    parallel = len(document.get("runs", [])) > 1
+    how = (f"its parts run at the same time, {document['seconds']:.0f} s" if parallel
+           else f"{document['seconds']:.0f} s in all")
     return (
         f"# Fault soak\n\n{document['date']}, {cpu_info['model']} ({cpu_info.get('cores', '?')} cores; "
         f"{cpu_info['flags']}), load average {document['load_average_at_start']} at the start (a shared "
-        f"machine), {document['seconds']:.0f} s in all; `python benchmarks/fault_soak.py --kills "
-        f"{document['kills_per_backend']} --seed {document['seed']}`.\n\n" + "\n".join(rows) + "\n"
+        f"machine), {how}; `python benchmarks/fault_soak.py --kills {document['kills_per_backend']} "
+        f"--seed {document['seed']}`.\n\n" + "\n".join(rows) + "\n"
     )
+
+
+def combine(paths: list[Path], out: Path) -> int:
+    """One report from the reports of soak runs made at the same time (one per part)."""
+    documents = [json.loads(p.read_text()) for p in paths]
+    cases = sorted((c for d in documents for c in d["cases"]), key=lambda c: c["part"])
+    document = {
+        **documents[0],
+        "seconds": max(d["seconds"] for d in documents),
+        "runs": [{k: d[k] for k in ("date", "load_average_at_start", "seconds", "kills_per_backend")}
+                 for d in documents],
+        "cases": cases,
+        "totals": {k: sum(c[k] for c in cases) for k in ("injected", "survived", "lost")},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fault_soak.json").write_text(json.dumps(document, indent=2) + "\n")
+    (out / "fault_soak.md").write_text(markdown(document))
+    print(markdown(document))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -723,7 +745,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS, help="where fault_soak.json and .md go")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp folder)")
+    parser.add_argument("--combine", nargs="+", type=Path, default=None, metavar="JSON",
+                        help="only write one report from the fault_soak.json of runs made in parallel "
+                             "(e.g. one per part)")
     args = parser.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out)
     args.load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     started = time.monotonic()
     rng = random.Random(args.seed)
