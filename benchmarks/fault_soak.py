@@ -24,8 +24,11 @@ c. **Two writers on one folder**: `srfm train` (both backends), `srfm degrade --
 resume went back beyond the newest complete checkpoint, and half-written files left under a
 final name. Writes `benchmarks/results/fault_soak.json` and `.md` with the date and the CPU.
 
-    python benchmarks/fault_soak.py                 # the full soak (~10-15 min on 2 cores)
+    python benchmarks/fault_soak.py                 # the full soak (~10-15 min on 2 idle cores)
     python benchmarks/fault_soak.py --kills 1 --parts a c --backends tensorflow
+    # the parts at the same time, then one report:
+    python benchmarks/fault_soak.py --parts a --out /tmp/a & ...
+    python benchmarks/fault_soak.py --combine /tmp/a/fault_soak.json /tmp/b/fault_soak.json /tmp/c/fault_soak.json
 """
 
 from __future__ import annotations
