@@ -3,8 +3,8 @@
 Each command module defines `add_parser(subparsers)` (which sets `func`) and keeps its heavy
 imports (TensorFlow) inside the function that runs, so `srfm --help` is instant and a typo
 fails before TensorFlow loads. Errors that a user can fix (`ValueError`, `FileNotFoundError`,
-`CommandError`, argparse's usage errors, a missing optional extra) become one line on stderr
-and exit status 2.
+`CommandError`, argparse's usage errors, a missing optional extra, an `OSError` such as a
+full disk) become one line on stderr and exit status 2.
 
 TensorFlow's own log lines are kept out of the terminal while a command runs
 (`keras_srfm.commands.tf_logs.quiet_tensorflow`); `srfm --verbose COMMAND` shows everything.
@@ -13,6 +13,7 @@ TensorFlow's own log lines are kept out of the terminal while a command runs
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from typing import Any, NoReturn
 
 from keras_srfm.commands.errors import CommandError
 from keras_srfm.commands.tf_logs import quiet_tensorflow
+from keras_srfm.imaging.locks import FolderLockedError  # standard library only
 
 COMMANDS = (
     "train",
@@ -107,6 +109,15 @@ def _one_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def _os_error(err: OSError) -> str:
+    """One line for an operating-system error; a full disk says what to do."""
+    where = f" ({err.filename})" if err.filename else ""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"disk full{where}: files are written whole or not at all, so nothing is "
+                "half-written; free some space and run the same command again")
+    return f"{err.strerror or _one_line(err)}{where}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -116,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = args.prepare(args, argv)
         with quiet_tensorflow(args.show_tf_logs):
             return int(args.func(args) or 0)
-    except (CommandError, ValueError, FileNotFoundError, NotADirectoryError) as err:
+    except (CommandError, ValueError, FileNotFoundError, NotADirectoryError, FolderLockedError) as err:
         print(f"srfm {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:
@@ -128,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f'pip install "keras-srfm[{EXTRAS[module]}]"',
             file=sys.stderr,
         )
+        return 2
+    except OSError as err:  # the machine's state, not a bug: a full disk, a read-only folder
+        print(f"srfm {args.command}: error: {_os_error(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"srfm {args.command}: interrupted", file=sys.stderr)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -32,6 +35,12 @@ def test_filter_drops_lines_below_the_level():
     assert kept == ["E0000 00:00:1795776262.9 7048 some_op.cc:13] an error",
                     "    with an indented continuation", "a line of our own"]
     assert filter_tf_log(TF_IMPORT_NOISE, 0) == TF_IMPORT_NOISE  # the user asked for everything
+
+
+def test_filter_drops_litert_records():
+    text = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nsrfm upscale: done\n"
+    assert filter_tf_log(text, 3) == "srfm upscale: done\n"
+    assert filter_tf_log(text, 0) == text
 
 
 def test_version(capsys):
@@ -102,3 +111,35 @@ def test_tensorflow_lines_stay_out_of_the_terminal(tmp_path, user_level):
     assert out.returncode == 2 and out.stdout.strip() == "True"  # TensorFlow was imported
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "--init-from" in lines[0] and "does not load" in lines[0], out.stderr
+
+
+# A library's own log record on file descriptor 2: absl/glog (TensorFlow) or LiteRT's logger.
+LIBRARY_RECORD = re.compile(r"^([IWEF]\d{4} |(INFO|WARNING|ERROR): )")
+SHIPPED_TFLITE = Path(__file__).resolve().parents[1] / "exported_models" / "srfm_mp" / "srfm_mp_fp16.tflite"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["upscale", "evaluate", "mos prepare", "bench"])
+def test_litert_and_bench_lines_stay_out_of_the_terminal(tmp_path, command):
+    """Every path that runs a LiteRT interpreter, and `srfm bench` (which converts and times
+    each variant), prints only srfm's own lines: LiteRT's "INFO: Created TensorFlow Lite
+    XNNPACK delegate for CPU." is printed from C++ whatever TF_CPP_MIN_LOG_LEVEL says."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (56, 64, 3), dtype=np.uint8)).save(hr / f"a{i}.png")
+    model = str(SHIPPED_TFLITE)
+    args = {
+        "upscale": ["upscale", str(hr), "-o", str(tmp_path / "out"), "--model", model, "--quiet"],
+        "evaluate": ["evaluate", "--model", model, "--hr-dir", str(hr), "--no-progress"],
+        "mos prepare": ["mos", "prepare", "--hr-dir", str(hr), "--out", str(tmp_path / "study"),
+                        "--images", "1", "--calibration", "1", "--models", f"mp={model}"],
+        "bench": ["bench", "--model", "srfm_mp", "--size", "8", "--repeats", "1", "--variants", "tflite_fp32"],
+    }[command]
+    out = subprocess.run([sys.executable, "-m", "keras_srfm.cli", *args], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    noise = [line for line in out.stderr.splitlines() if LIBRARY_RECORD.match(line)]
+    assert noise == [], out.stderr

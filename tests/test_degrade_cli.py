@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from keras_srfm import cli
+from keras_srfm.imaging.locks import LOCK_NAME
 
 
 def _hr_folder(root: Path, sizes: tuple[tuple[int, int], ...] = ((50, 42), (40, 36))) -> Path:
@@ -26,7 +27,9 @@ def _hr_folder(root: Path, sizes: tuple[tuple[int, int], ...] = ((50, 42), (40, 
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """The files written, less the folder's lock file (keras_srfm.imaging.locks)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != LOCK_NAME}
 
 
 def test_test_layout_lr_sizes_and_manifest(tmp_path, capsys):

@@ -325,6 +325,28 @@ def test_bad_ratings_are_refused(client, study_dir: Path, data, status, message)
     assert current_token(client) == token  # still running, same item
 
 
+def test_a_database_that_cannot_be_written_stores_nothing_and_says_so(
+    client, study_dir: Path, monkeypatch
+) -> None:
+    import sqlite3
+
+    start(client)
+    token = current_token(client)
+    store = client.application.extensions["srfm_mos"]["store"]
+    real = store.add_rating
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "add_rating", full)
+    resp = client.post("/rate", data={"token": token, "score": "3"})
+    assert resp.status_code == 503
+    assert "Nothing was stored: the server&#39;s disk is full" in resp.get_data(as_text=True)
+    monkeypatch.setattr(store, "add_rating", real)  # space again: the same rating goes in
+    assert client.post("/rate", data={"token": token, "score": "3"}).status_code == 303
+    assert [r["token"] for r in RatingStore(load_study(study_dir).db_path).ratings()] == [token]
+
+
 def test_already_rated_out_of_order_and_calibration_items(client, study_dir: Path) -> None:
     study = load_study(study_dir)
     start(client)

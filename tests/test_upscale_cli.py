@@ -151,8 +151,9 @@ def test_existing_outputs_are_never_overwritten_silently(capsys, images, tmp_pat
     )
     assert status == 0, err
     assert (out / "rgb_x4.png").read_bytes() == b"keep me"
-    assert err.count("(--skip-existing)") == 4 and "upscaled 0/4 image(s)" in err
-    assert "4 skipped" in err
+    assert err.strip().splitlines() == [  # every output exists: one line, no model loaded
+        f"srfm upscale: nothing to do: all 4 output(s) exist in {out} (--skip-existing)"
+    ]
 
     status, err = _upscale(capsys, str(images), "-o", str(out), "--model", "nearest", "--overwrite")
     assert status == 0, err
@@ -161,6 +162,59 @@ def test_existing_outputs_are_never_overwritten_silently(capsys, images, tmp_pat
 
     with pytest.raises(SystemExit):
         main(["upscale", str(images), "-o", str(out), "--overwrite", "--skip-existing"])
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "other zip"])
+def test_a_file_that_is_not_a_keras_archive_is_named_so(capsys, images, tmp_path, model_file, kind):
+    """Keras itself says "File not found" for these, which sends a user after a path problem."""
+    import zipfile
+
+    bad = tmp_path / "bad.keras"
+    if kind == "garbage":
+        bad.write_bytes(b"garbage bytes, not a model")
+    elif kind == "truncated":  # a download cut short
+        data = Path(model_file).read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    else:
+        with zipfile.ZipFile(bad, "w") as archive:
+            archive.writestr("notes.txt", "hello")
+    status, err = _upscale(capsys, str(images), "-o", str(tmp_path / "o"), "--model", str(bad))
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"{bad} is " in lines[0] and "not a .keras model archive" in lines[0], err
+    assert "not found" not in lines[0].lower()
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_batch_run_again_reads_no_output_and_does_no_work(capsys, images, monkeypatch):
+    """The output folder inside the input tree: the second run takes none of its files."""
+    out = images / "out"
+    args = [str(images), "-r", "-o", str(out), "--model", "nearest"]
+    status, err = _upscale(capsys, *args)
+    assert status == 0 and "4 done" in err, err
+    first = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert len(first) == 4
+
+    def no_model(*_: object, **__: object) -> None:
+        raise AssertionError("the model was loaded for a batch with nothing to do")
+
+    monkeypatch.setattr(upscalers, "load_upscaler", no_model)
+    status, err = _upscale(capsys, *args, "--skip-existing")
+    assert status == 0
+    assert err.strip().splitlines() == [
+        f"srfm upscale: note: {out} (the output folder) is not read as input",
+        f"srfm upscale: nothing to do: all 4 output(s) exist in {out} (--skip-existing)",
+    ]
+    status, err = _upscale(capsys, *args)  # without a flag: refused in one line, nothing read
+    assert status == 2
+    assert err.strip().splitlines()[-1] == (
+        f"srfm upscale: error: all 4 output(s) exist in {out}; nothing was written: use "
+        "--skip-existing to finish a batch or --overwrite to redo it"
+    )
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == first  # no out/out, no change
+    monkeypatch.undo()
+    status, err = _upscale(capsys, *args, "--overwrite")
+    assert status == 0 and "4 done" in err and not (out / "out").exists()
 
 
 @pytest.mark.slow

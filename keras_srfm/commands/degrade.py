@@ -29,6 +29,7 @@ from typing import Any
 from keras_srfm.config import STRENGTHS  # dataclasses only: no TensorFlow import
 
 MANIFEST = "degradation.json"
+OUT_BUSY = "{folder} is in use by another srfm degrade (pid {pid}); wait for it to end or use another --out"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -135,8 +136,6 @@ def _write_lr(folder: Path, name: str, lr: Any, data: bytes | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from keras_srfm.commands.errors import CommandError
 
     # oneDNN's depthwise convolution sums in another order than Eigen's (measured: 1 of the
@@ -156,6 +155,17 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() == Path(args.hr_dir).expanduser().resolve():
         raise CommandError("--out must differ from --hr-dir")
 
+    from keras_srfm.imaging import locks
+
+    # One writer per output folder (keras_srfm.imaging.locks): a second `srfm degrade` on it
+    # is refused in one line; a run that fails before writing leaves no folder.
+    with locks.hold(out, busy=OUT_BUSY):
+        return _degrade(args, config, files, out, fresh)
+
+
+def _degrade(args: argparse.Namespace, config: Any, files: list[Path], out: Path, fresh: bool) -> int:
+    """Writes the set into `out` (whose lock the caller holds) and its manifest last."""
+    import numpy as np
     import tensorflow as tf
     from tqdm.auto import tqdm
 

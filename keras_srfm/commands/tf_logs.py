@@ -3,7 +3,9 @@
 TensorFlow's C++ logger prints some lines at import time whatever `TF_CPP_MIN_LOG_LEVEL` says
 (the absl "All log messages before absl::InitializeLog()" preamble, oneDNN's "custom operations
 are on", the CPU feature guard), so the first `import tensorflow` runs with file descriptor 2
-captured and those lines are dropped. `srfm --verbose COMMAND` shows everything; a user's own
+captured and those lines are dropped. LiteRT's logger ignores that variable too ("INFO: Created
+TensorFlow Lite XNNPACK delegate for CPU."): the interpreter's tensor allocation runs inside
+`quiet_native_logs`, which filters the same way. `srfm --verbose COMMAND` shows everything; a user's own
 `TF_CPP_MIN_LOG_LEVEL` is honoured, including for the import-time lines. Standard library only.
 """
 
@@ -26,6 +28,9 @@ QUIET_LEVEL = 3
 _SEVERITIES = "IWEF"  # absl / glog severities: info, warning, error, fatal
 _ABSL_RECORD = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] ")
 _ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called"
+# LiteRT's own logger (C++, file descriptor 2), e.g. "INFO: Created TensorFlow Lite XNNPACK
+# delegate for CPU." when an interpreter allocates its tensors.
+_LITERT_RECORD = re.compile(r"^(INFO|WARNING|ERROR): ")
 
 def filter_tf_log(text: str, level: int) -> str:
     """Drops absl/glog records below `level` (0 info .. 3 fatal only) and their continuations.
@@ -46,6 +51,8 @@ def filter_tf_log(text: str, level: int) -> str:
             dropping = level >= 1  # the preamble itself is an absl warning about info lines
             if dropping:
                 continue
+        elif _LITERT_RECORD.match(line):
+            dropping = _SEVERITIES.index(line[0]) < level
         elif not line.startswith((" ", "To enable")):
             dropping = False  # a continuation is indented, or the feature guard's second line
         if not dropping:
@@ -71,6 +78,20 @@ def filtered_stderr(level: int) -> Iterator[None]:
             if kept:
                 sys.stderr.write(kept)
                 sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """For a library call that logs from C++ on file descriptor 2 (LiteRT's interpreter):
+    drops its records below `TF_CPP_MIN_LOG_LEVEL`, which `quiet_tensorflow` sets for every
+    command (`srfm --verbose` leaves it unset: then, as in a Python session, all are kept)."""
+    text = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0")
+    level = int(text) if text.isdigit() else 0
+    if level <= 0:
+        yield
+        return
+    with filtered_stderr(level):
+        yield
 
 
 class _FilteredLoader(importlib.abc.Loader):

@@ -301,26 +301,38 @@ def run(args: argparse.Namespace) -> int:
     verbose = _keras_verbosity(args.verbose)
     if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
-    from keras_srfm.training.run_setup import newest_checkpoint_step
+    from keras_srfm.training.run_setup import newest_checkpoint_step, run_folder_lock
 
-    done = newest_checkpoint_step(Path(args.run_dir))
-    # A recipe's later calls resume the run with their schedule changes; calls already past
-    # (an interrupted `--config` run started again) are skipped, not replayed.
-    todo = [c for c in calls if c.steps > done] or calls[-1:]
-    for call in todo:
-        _train(call, verbose)
+    # One writer per run folder, for the whole command and before anything in it is read or
+    # changed: a second `srfm train` on it is refused in one line (keras_srfm.imaging.locks).
+    with run_folder_lock(Path(args.run_dir), {call.strategy for call in calls}):
+        done = newest_checkpoint_step(Path(args.run_dir))
+        # A recipe's later calls resume the run with their schedule changes; calls already past
+        # (an interrupted `--config` run started again) are skipped, not replayed.
+        todo = [c for c in calls if c.steps > done] or calls[-1:]
+        for call in todo:
+            _train(call, verbose)
     return 0
 
 
 def _train(args: argparse.Namespace, verbose: int | str) -> None:
     """One `srfm train` run (or resume) of `args`."""
     run_cfg = check_inputs(args)
-    if run_cfg.train.backend == "jax":
-        from keras_srfm.training import jax_run
-
-        jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
-        return
     from keras_srfm.commands.errors import CommandError
+
+    if run_cfg.train.backend == "jax":
+        import errno
+
+        from keras_srfm.training import jax_run
+        from keras_srfm.training.run_setup import disk_full_message
+
+        try:
+            jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
+        except OSError as err:  # the one line of the TensorFlow path (DiskFullError)
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise CommandError(disk_full_message(Path(args.run_dir))) from err
+        return
     from keras_srfm.training.checkpoints import DiskFullError
 
     try:

@@ -278,6 +278,16 @@ def _report(kind: str, name: str, message: str) -> None:
     tqdm.write(f"srfm upscale: {kind}: {name}: {message}", file=sys.stderr)
 
 
+def _existing_outputs(items: list[Any], input_paths: set[Path], args: argparse.Namespace) -> int:
+    """How many inputs already have their output (an output that is an input does not count)."""
+    count = 0
+    for item in items:
+        if item.path is not None:
+            target = _output_path(item.relative, args)
+            count += os.path.lexists(target) and target.resolve() not in input_paths
+    return count
+
+
 def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -287,19 +297,30 @@ def _run(args: argparse.Namespace) -> int:
     _check_options(args)
     out_dir = Path(args.output_dir)
     _check_output_dir(out_dir)
-    upscaler = _resolve_upscaler(args)  # before any folder is made: a bad model leaves nothing
     items = image_io.expand_inputs(
         args.inputs,
         on_skip=lambda note: print(f"srfm upscale: note: {note}", file=sys.stderr),
         recursive=args.recursive,
+        exclude=out_dir,  # a batch run twice does not upscale its own outputs
     )
     if items and all(item.path is None for item in items):  # nothing to read: one line each, no folder
         for item in items:
             _report("error", item.spec, "no such file, or no images matched")
         return 1
+    input_paths = {item.path.resolve() for item in items if item.path is not None}
+    done_before = _existing_outputs(items, input_paths, args)
+    if items and done_before == len(items) and not args.overwrite:  # the same batch again
+        if args.skip_existing:
+            print(f"srfm upscale: nothing to do: all {len(items)} output(s) exist in {out_dir} "
+                  "(--skip-existing)", file=sys.stderr)
+            return 0
+        from keras_srfm.commands.errors import CommandError
+
+        raise CommandError(f"all {len(items)} output(s) exist in {out_dir}; nothing was written: "
+                           "use --skip-existing to finish a batch or --overwrite to redo it")
+    upscaler = _resolve_upscaler(args)  # before any folder is made: a bad model leaves nothing
     prepared: set[Path] = set()
     _prepare_folder(out_dir, prepared)
-    input_paths = {item.path.resolve() for item in items if item.path is not None}
     claimed: dict[Path, str] = {}
     failures = skipped = 0
     bar = tqdm(
@@ -327,8 +348,7 @@ def _run(args: argparse.Namespace) -> int:
         claimed[resolved] = spec
         existed = os.path.lexists(target)
         if existed and args.skip_existing:
-            _report("note", spec, f"skipped: {target} exists (--skip-existing)")
-            skipped += 1
+            skipped += 1  # counted in one note below
             continue
         if existed and not args.overwrite:
             _report("error", spec, f"{target} exists; use --overwrite or --skip-existing")
@@ -351,6 +371,9 @@ def _run(args: argparse.Namespace) -> int:
         if existed:
             _report("note", spec, f"replaced the existing {target} (--overwrite)")
     bar.close()
+    if skipped:
+        print(f"srfm upscale: note: skipped {skipped} input(s) whose output exists (--skip-existing)",
+              file=sys.stderr)
     done = len(items) - failures - skipped
     if len(items) == 1 and failures:
         return 1  # its error was the one line

@@ -5,5 +5,7 @@
 - `formats`: the one list of image extensions and output formats, the `srfm degrade` set layout.
 - `atomic`: every file the package writes goes through a temp file and `os.replace`; standard
   library only.
+- `locks`: one writer per output folder (`fcntl.flock`, released by the kernel when its holder
+  dies); standard library only.
 - `imresize`: MATLAB `imresize` (bicubic, antialiased) in NumPy, the LR of Table I's protocol.
 """

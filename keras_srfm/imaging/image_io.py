@@ -718,8 +718,13 @@ def expand_inputs(
     on_skip: Callable[[str], None] | None = None,
     *,
     recursive: bool = False,
+    exclude: str | os.PathLike | None = None,
 ) -> list[InputFile]:
     """Expands files, folders (their images) and glob patterns, in order.
+
+    A folder walked never yields what lies under `exclude` (the output folder of `srfm upscale`)
+    when that lies inside it, so a batch run twice does not take its own outputs as inputs;
+    files and globs named are kept as given.
 
     Args:
         specs: sequence of str. Files, folders or glob patterns.
@@ -727,6 +732,8 @@ def expand_inputs(
             not read (`keras_srfm.imaging.formats.FolderListing.skipped_note`).
         recursive: bool. Walk folders' sub-folders too (hidden ones excluded); each file keeps
             its path below the folder in `InputFile.relative`. Defaults to False.
+        exclude: str, path or None. A folder (with everything under it) that folders given
+            are not read from. Defaults to None.
 
     Returns:
         list of InputFile; `path` is None when a spec matched nothing.
@@ -734,21 +741,34 @@ def expand_inputs(
     import glob
 
     found: list[InputFile] = []
+    skip = Path(exclude).expanduser().resolve() if exclude is not None else None
+
+    def kept(paths: Sequence[Path], given: Path) -> list[Path]:
+        """`paths` less those under `skip`, when `skip` lies strictly inside the folder `given`."""
+        root = given.resolve()
+        if skip is None or skip == root or not skip.is_relative_to(root):
+            return list(paths)
+        return [p for p in paths if not p.resolve().is_relative_to(skip)]
+
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_dir():
             listing = formats.list_image_files(path, recursive=recursive)
-            note = listing.skipped_note()
+            images = kept(listing.images, path)
+            subfolders = kept(listing.subfolders, path)
+            if len(images) < len(listing.images) and on_skip is not None:
+                on_skip(f"{exclude} (the output folder) is not read as input")
+            note = dataclasses.replace(listing, skipped=tuple(kept(listing.skipped, path))).skipped_note()
             if note and on_skip is not None:
                 on_skip(note)
-            if listing.subfolders and on_skip is not None:
-                names = ", ".join(p.name for p in listing.subfolders[:5])
-                more = "..." if len(listing.subfolders) > 5 else ""
+            if subfolders and on_skip is not None:
+                names = ", ".join(p.name for p in subfolders[:5])
+                more = "..." if len(subfolders) > 5 else ""
                 on_skip(
-                    f"{len(listing.subfolders)} sub-folder(s) of {path} not walked (use "
+                    f"{len(subfolders)} sub-folder(s) of {path} not walked (use "
                     f"--recursive): {names}{more}"
                 )
-            found += [InputFile(str(p), p, p.relative_to(path)) for p in listing.images] or [
+            found += [InputFile(str(p), p, p.relative_to(path)) for p in images] or [
                 InputFile(spec, None, Path(path.name))
             ]
         elif path.exists() or not glob.has_magic(spec):

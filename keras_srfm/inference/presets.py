@@ -283,9 +283,8 @@ def load_generator(
             raise ValueError(
                 f"load_generator takes a shipped name, a .keras file or its URL. Received: {text}"
             )
-    import keras
-
     from keras_srfm import register_keras_objects
+    from keras_srfm.models.generator import load_keras_generator  # safe mode, archive checked
 
     register_keras_objects()
-    return keras.saving.load_model(os.fspath(path), compile=False, safe_mode=True)
+    return load_keras_generator(path)

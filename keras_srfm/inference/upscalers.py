@@ -341,7 +341,10 @@ class TFLiteUpscaler(Upscaler):
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         if batch.shape != self._shape:
             self._interpreter.resize_tensor_input(self._input_index, batch.shape, strict=False)
-            self._interpreter.allocate_tensors()
+            from keras_srfm.commands.tf_logs import quiet_native_logs  # standard library only
+
+            with quiet_native_logs():  # LiteRT logs its XNNPACK delegate here, from C++
+                self._interpreter.allocate_tensors()
             self._shape = batch.shape
         self._interpreter.set_tensor(self._input_index, batch)
         self._interpreter.invoke()

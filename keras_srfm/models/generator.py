@@ -92,7 +92,42 @@ def generator_config_of(model: keras.Model) -> GeneratorConfig:
     return GeneratorConfig(num_blocks=blocks, filters=convs[0].filters, scale=scale, rgb_mean=mean)
 
 
+# What every `.keras` archive holds (Keras 3's saving format: a zip file).
+KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")
+
+
+def check_keras_archive(path: str | os.PathLike) -> None:
+    """Refuses a file that is not a `.keras` archive, naming why, before Keras reads it.
+
+    Keras answers a file that is not a zip (garbage, a truncated download) with "File not
+    found", which sends a user looking for a path problem.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a zip archive, or lacks a member of every `.keras` file.
+    """
+    import zipfile
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as err:
+        size = os.path.getsize(path)
+        raise ValueError(
+            f"{path} is not a .keras model archive ({size} bytes, not a whole zip file: {err}); "
+            "a truncated copy or another kind of file"
+        ) from None
+    missing = [name for name in KERAS_ARCHIVE_MEMBERS if name not in names]
+    if missing:
+        raise ValueError(f"{path} is a zip file but not a .keras model archive (no {', '.join(missing)})")
+
+
 def load_keras_generator(path: str | os.PathLike) -> keras.Model:
     """Loads a `.keras` generator in safe mode, not compiled (its custom layers are registered
-    by `keras_srfm.models.layers`, which this module imports)."""
+    by `keras_srfm.models.layers`, which this module imports); a file that is not a `.keras`
+    archive is refused first (`check_keras_archive`)."""
+    check_keras_archive(path)
     return keras.saving.load_model(os.fspath(path), compile=False)

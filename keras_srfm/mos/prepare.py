@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from keras_srfm.imaging import locks
 from keras_srfm.imaging.formats import IMAGE_EXTENSIONS, list_image_files
 from keras_srfm.mos.study import (
     FORMAT,
@@ -37,6 +38,7 @@ from keras_srfm.mos.study import (
 SCALE = 4
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS  # read with Pillow: every format of keras_srfm.imaging.formats
 logger = logging.getLogger("keras_srfm.mos")
+PREPARE_BUSY = "another srfm mos prepare (pid {pid}) is writing this study in {folder}; wait for it to end or use another --out"
 
 Upscaler = Callable[[np.ndarray], np.ndarray]
 
@@ -190,61 +192,63 @@ def prepare_study(
             f"`images_per_rater` must be in [1, num_images={num_images}]. "
             f"Received: images_per_rater={images_per_rater}"
         )
-    _check_out_dir(out_dir)
-    files = list_images(hr_dir)
-    if len(files) < num_images:
-        raise ValueError(
-            f"{hr_dir} has {len(files)} images; the study needs num_images={num_images}"
-        )
-    stems = [p.stem for p in files]
-    if len(set(stems)) != len(stems):
-        raise ValueError(f"Image names in {hr_dir} must be unique without their suffix")
-
-    # Selection: the first `num_images` of a seeded permutation; calibration images come from
-    # the rest, falling back to study images only when the folder is too small.
-    order = np.random.default_rng(seed).permutation(len(files))
-    chosen = [files[i] for i in order[:num_images]]
-    spare = [files[i] for i in order[num_images:]]
-    if num_calibration > len(files):
-        raise ValueError(f"{hr_dir} has {len(files)} images; num_calibration={num_calibration}")
-    calib = (spare + chosen)[:num_calibration]
-
-    resolved = _resolve_models(models or {}, load_model)
-    upscalers = {name: fn for name, (_, fn) in resolved.items()}
-    source_hashes = {p: sha256_file(p) for p in dict.fromkeys(chosen + calib)}
-    # The token key depends on the seed and the source pixels: deterministic, yet not
-    # computable by a rater who only knows image and method names.
-    key = hashlib.sha256(
-        f"srfm-mos:{seed}:".encode() + "".join(source_hashes[p] for p in chosen + calib).encode()
-    ).digest()
-
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # A whole study folder, built aside and renamed in (not `keras_srfm.imaging.atomic`, which writes files).
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        manifest = _build(tmp, chosen, calib, upscalers, source_hashes, key, progress)
-        manifest.update(
-            format=FORMAT,
-            version=FORMAT_VERSION,
-            seed=seed,
-            scale=SCALE,
-            images_per_rater=per_rater,
-            methods=[
-                {"name": LOW_METHOD, "source": "nearest"},
-                {"name": "bicubic", "source": "bicubic"},
-            ]
-            + [{"name": n, "source": src} for n, (src, _) in resolved.items()]
-            + [{"name": HIGH_METHOD, "source": "ground truth"}],
-        )
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    # One writer per study (keras_srfm.imaging.locks). The lock file sits beside the folder,
+    # which is swapped in whole at the end, and is removed on release.
+    with locks.hold(out_dir.parent, name=f".{out_dir.name}.srfm.lock", remove=True, busy=PREPARE_BUSY):
         _check_out_dir(out_dir)
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir / MANIFEST_NAME
+        files = list_images(hr_dir)
+        if len(files) < num_images:
+            raise ValueError(
+                f"{hr_dir} has {len(files)} images; the study needs num_images={num_images}"
+            )
+        stems = [p.stem for p in files]
+        if len(set(stems)) != len(stems):
+            raise ValueError(f"Image names in {hr_dir} must be unique without their suffix")
+
+        # Selection: the first `num_images` of a seeded permutation; calibration images come from
+        # the rest, falling back to study images only when the folder is too small.
+        order = np.random.default_rng(seed).permutation(len(files))
+        chosen = [files[i] for i in order[:num_images]]
+        spare = [files[i] for i in order[num_images:]]
+        if num_calibration > len(files):
+            raise ValueError(f"{hr_dir} has {len(files)} images; num_calibration={num_calibration}")
+        calib = (spare + chosen)[:num_calibration]
+
+        resolved = _resolve_models(models or {}, load_model)
+        upscalers = {name: fn for name, (_, fn) in resolved.items()}
+        source_hashes = {p: sha256_file(p) for p in dict.fromkeys(chosen + calib)}
+        # The token key depends on the seed and the source pixels: deterministic, yet not
+        # computable by a rater who only knows image and method names.
+        key = hashlib.sha256(
+            f"srfm-mos:{seed}:".encode() + "".join(source_hashes[p] for p in chosen + calib).encode()
+        ).digest()
+
+        # A whole study folder, built aside and renamed in (not `keras_srfm.imaging.atomic`, which writes files).
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+        try:
+            manifest = _build(tmp, chosen, calib, upscalers, source_hashes, key, progress)
+            manifest.update(
+                format=FORMAT,
+                version=FORMAT_VERSION,
+                seed=seed,
+                scale=SCALE,
+                images_per_rater=per_rater,
+                methods=[
+                    {"name": LOW_METHOD, "source": "nearest"},
+                    {"name": "bicubic", "source": "bicubic"},
+                ]
+                + [{"name": n, "source": src} for n, (src, _) in resolved.items()]
+                + [{"name": HIGH_METHOD, "source": "ground truth"}],
+            )
+            (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+            _check_out_dir(out_dir)
+            if out_dir.exists():
+                out_dir.rmdir()
+            os.replace(tmp, out_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out_dir / MANIFEST_NAME
 
 
 def _build(

@@ -18,12 +18,12 @@ password), and forms carry no CSRF token; the server binds 127.0.0.1 unless told
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import os
 import re
 import secrets
 import socket
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +33,8 @@ from flask import Flask, abort, redirect, render_template, request, session, url
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from keras_srfm.imaging import locks
+from keras_srfm.imaging.locks import FolderLockedError
 from keras_srfm.mos.db import Rater, RatingError, RatingStore
 from keras_srfm.mos.study import MAX_SCORE, MIN_SCORE, TOKEN_RE, load_study
 
@@ -43,13 +45,13 @@ SECRET_NAME = "secret.key"
 _SCORE_RE = re.compile(rf"[{MIN_SCORE}-{MAX_SCORE}]")
 
 
-class StudyLockedError(RuntimeError):
-    """Another `srfm mos serve` holds this study's lock."""
+StudyLockedError = FolderLockedError  # another `srfm mos serve` holds this study's lock
 
 
 @contextlib.contextmanager
 def study_lock(root: Path) -> Iterator[None]:
-    """Holds an exclusive `fcntl.flock` on `root/.server.lock` for the server's life.
+    """Holds the study's exclusive lock (`root/.server.lock`, `keras_srfm.imaging.locks`) for
+    the server's life.
 
     The kernel drops the lock when the process dies (even by SIGKILL), so a crashed server
     never blocks the next one.
@@ -57,20 +59,9 @@ def study_lock(root: Path) -> Iterator[None]:
     Raises:
         StudyLockedError: if another process holds the lock.
     """
-    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise StudyLockedError(
-                f"Another server is already running on {root} (pid {holder}); stop it first"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    busy = "Another server is already running on {folder} (pid {pid}); stop it first"
+    with locks.hold(root, name=LOCK_NAME, create=False, busy=busy):
         yield
-    finally:
-        os.close(fd)
 
 
 def _secret_key(root: Path) -> bytes:
@@ -129,6 +120,18 @@ def create_app(study_dir: str | Path, verify: bool = True) -> Flask:
         return render_template(
             "error.html", code=err.code, name=err.name, message=message
         ), err.code or 500
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def storage_error(err: sqlite3.OperationalError) -> tuple[str, int]:
+        """The database cannot be written (a full disk, most often): nothing was stored, the
+        rater may try again; one log line, not a traceback."""
+        app.logger.error("cannot write the ratings database: %s", err)
+        full = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(err)
+        reason = "the server's disk is full" if full else f"the ratings database cannot be written ({err})"
+        return render_template(
+            "error.html", code=503, name="Service Unavailable",
+            message=f"Nothing was stored: {reason}. Please tell the study organiser, then try again.",
+        ), 503
 
     @app.get("/")
     def index() -> Any:

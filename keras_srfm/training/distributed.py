@@ -11,6 +11,7 @@ chief only. A resumed run's data stream is reseeded from its step, as in `run_tr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -26,17 +27,20 @@ import tensorflow as tf
 from keras_srfm.training.callbacks import BenchmarkPSNR
 from keras_srfm.training.checkpoints import (
     DiskFullError,
+    clean_interrupted,
     is_disk_full,
-    list_checkpoints,
     restore_newest_intact,
 )
 from keras_srfm.training.run_setup import (
     RunConfig,
     append_history_row,
     check_finite,
+    disk_full_message,
     load_generator_weights,
     log_resume_changes,
     open_run_dir,
+    run_folder_lock,
+    writes_run_folder,
 )
 from keras_srfm.training.runner import (
     build_training_model,
@@ -56,8 +60,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+    task = {"type": resolver.task_type, "index": resolver.task_id or 0}
+    return writes_run_folder({"cluster": resolver.cluster_spec().as_dict(), "task": task})
 
 
 def run_multiworker(
@@ -76,17 +80,18 @@ def run_multiworker(
     check_supported(run.train)
     with precision(run.train.mixed_precision):
         strategy = strategy or make_strategy("multiworker")
-        try:
-            return _train(run, run_dir, dataset_fn, strategy, bench_dir)
-        except Exception as err:
-            if is_disk_full(err):
-                found = list_checkpoints(run_dir / "checkpoints")
-                saved = f"the newest checkpoint is ckpt-{found[-1][0]}" if found else "no checkpoint was saved"
-                raise DiskFullError(
-                    f"disk full while writing to {run_dir} ({saved}); free some space and run the "
-                    "same command again to resume"
-                ) from err
-            raise
+        # The chief holds the run folder's lock (a no-op under `srfm train`, which took it);
+        # the other workers only read the folder (`run_setup.writes_run_folder`).
+        chief = is_chief(strategy)
+        with run_folder_lock(run_dir) if chief else contextlib.nullcontext():
+            try:
+                return _train(run, run_dir, dataset_fn, strategy, bench_dir)
+            except Exception as err:
+                if not is_disk_full(err):
+                    raise
+                if chief:
+                    clean_interrupted(run_dir / "checkpoints")  # the failed save's staging files
+                raise DiskFullError(disk_full_message(run_dir)) from err
 
 
 def _train(

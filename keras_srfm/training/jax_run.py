@@ -41,6 +41,7 @@ from keras_srfm.training.run_setup import (
     load_generator_weights,
     log_resume_changes,
     open_run_dir,
+    run_folder_lock,
 )
 from keras_srfm.training.schedules import learning_rate_schedule
 
@@ -240,7 +241,11 @@ def run_training(run: RunConfig, run_dir: str | Path, bench_dir: str | Path | No
     reason = unsupported(run)
     if reason:
         raise ValueError(f"--backend jax: {reason}")
-    run_dir = Path(run_dir)
+    with run_folder_lock(Path(run_dir)):  # a no-op under `srfm train`, which holds it already
+        return _run_training(run, Path(run_dir), bench_dir)
+
+
+def _run_training(run: RunConfig, run_dir: Path, bench_dir: str | Path | None) -> Path:
     changes = open_run_dir(run_dir, run)
     keras.utils.set_random_seed(run.train.seed)
     trainer = build_trainer(run)

@@ -129,6 +129,14 @@ def check_finite(values: dict[str, float], step: int, run_dir: Path) -> None:
         )
 
 
+def disk_full_message(run_dir: Path) -> str:
+    """The one line of a run stopped by a full disk (every path): the checkpoint it resumes from."""
+    step = newest_checkpoint_step(run_dir)
+    saved = f"the newest checkpoint is ckpt-{step}" if step else "no checkpoint was saved"
+    return (f"disk full while writing to {run_dir} ({saved}); free some space and run the same "
+            "command again to resume")
+
+
 def checkpoint_files(directory: str | Path, suffix: str) -> list[tuple[int, Path]]:
     """`(step, path)` of every `ckpt-<step><suffix>` in `directory`, oldest first. Both backends
     name their checkpoints so: `.index` (TensorFlow), `.npz` (JAX)."""
@@ -147,6 +155,41 @@ def newest_checkpoint_step(run_dir: Path) -> int:
     """The step of the newest checkpoint file in `run_dir/checkpoints` (0 when none), either backend."""
     found = [step for suffix in (".index", ".npz") for step, _ in checkpoint_files(run_dir / "checkpoints", suffix)]
     return max(found, default=0)
+
+
+RUN_BUSY = (
+    "{folder} is in use by another srfm train (pid {pid}); wait for it to end or stop it, "
+    "or use another --run-dir"
+)
+
+
+def writes_run_folder(tf_config: dict[str, Any] | None = None) -> bool:
+    """Whether this task writes the run folder: the chief, or worker 0 of a cluster without
+    one (TF's convention, `distributed.is_chief`); True outside a cluster (no TF_CONFIG).
+
+    The multi-worker chief holds the run folder's lock and writes everything in it; the other
+    workers only read its checkpoints, so they neither take nor wait for the lock.
+    """
+    if tf_config is None:
+        tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = tf_config.get("task") or {}
+    kind, index = task.get("type"), int(task.get("index", 0))
+    if not kind:
+        return True
+    has_chief = "chief" in (tf_config.get("cluster") or {})
+    return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
+
+
+def run_folder_lock(run_dir: Path, strategies: set[str] | frozenset[str] = frozenset()) -> Any:
+    """The run folder's lock (`keras_srfm.imaging.locks.hold`) for the task that writes it;
+    a do-nothing context for a multi-worker task that only reads it."""
+    import contextlib
+
+    from keras_srfm.imaging import locks
+
+    if "multiworker" in strategies and not writes_run_folder():
+        return contextlib.nullcontext(None)
+    return locks.hold(run_dir, busy=RUN_BUSY)
 
 
 def open_run_dir(run_dir: Path, run: RunConfig) -> list[str]:
@@ -180,12 +223,10 @@ def load_generator_weights(generator: Any, path: str) -> None:
     path = resolve_weights(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"--init-from file not found: {path}")
-    import keras
-
     if path.endswith(".keras"):
-        import keras_srfm.models.layers  # noqa: F401  (registers the custom layers)
+        from keras_srfm.models.generator import load_keras_generator
 
-        generator.set_weights(keras.saving.load_model(path, compile=False).get_weights())
+        generator.set_weights(load_keras_generator(path).get_weights())
     else:
         generator.load_weights(path)
 
@@ -201,13 +242,21 @@ def append_csv_row(path: Path, row: dict[str, Any], columns: list[str]) -> None:
     """
     header = read_csv_header(path)
     fields = header or columns
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if not header:
-            writer.writeheader()
-        writer.writerow(row)
-        f.flush()
-        os.fsync(f.fileno())
+    size = path.stat().st_size if path.exists() else None
+    try:
+        with path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            if not header:
+                writer.writeheader()
+            writer.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # a full disk mid-row: the file as it was, not half a row
+        if size is None:
+            path.unlink(missing_ok=True)
+        else:
+            os.truncate(path, size)
+        raise
 
 
 def read_csv_header(path: Path) -> list[str]:
@@ -226,8 +275,10 @@ def _read_log(path: Path, steps_per_epoch: int) -> tuple[list[str], list[list[st
     """
     if not path.exists():
         return [], [], []
-    with path.open(newline="") as f:
-        rows = [row for row in csv.reader(f) if row]
+    text = path.read_text()
+    if not text.endswith("\n"):  # a row cut short by a kill is not a row
+        text = text[: text.rfind("\n") + 1]
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     if not rows:
         return [], [], []
     header, body = rows[0], rows[1:]
@@ -253,7 +304,10 @@ def truncate_after_step(path: str | Path, step: int, steps_per_epoch: int) -> in
     header, body, steps = _read_log(path, steps_per_epoch)
     kept = [row for row, at in zip(body, steps, strict=True) if at <= step]
     dropped = len(body) - len(kept)
-    if dropped:
+    cut = path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+    if (dropped or cut) and not header:  # not even a whole header: nothing was logged
+        path.unlink()
+    elif dropped or cut:
         text = io.StringIO()
         csv.writer(text).writerows([header, *kept])
         atomic_write(path, text.getvalue())

@@ -44,9 +44,11 @@ from keras_srfm.training.run_setup import (
     RunConfig,
     RunStateError,
     align_logs,
+    disk_full_message,
     load_generator_weights,
     log_resume_changes,
     open_run_dir,
+    run_folder_lock,
 )
 from keras_srfm.training.schedules import learning_rate_schedule
 from keras_srfm.training.tf_step import SRFM
@@ -174,9 +176,10 @@ def run_training(
     """
     run_dir = Path(run_dir)
     check_supported(run.train)
-    changes = open_run_dir(run_dir, run)
-    with precision(run.train.mixed_precision):
-        return _train(run, run_dir, changes, dataset, bench_dir, verbose)
+    with run_folder_lock(run_dir):  # a no-op under `srfm train`, which holds it already
+        changes = open_run_dir(run_dir, run)
+        with precision(run.train.mixed_precision):
+            return _train(run, run_dir, changes, dataset, bench_dir, verbose)
 
 
 def _train(
@@ -215,12 +218,8 @@ def _train(
         export_generator(model, run_dir / "generator.keras", run.generator)
     except Exception as err:
         if is_disk_full(err):
-            latest = manager.latest_checkpoint
-            saved = f"the newest checkpoint is {Path(latest).name}" if latest else "no checkpoint was saved"
-            raise DiskFullError(
-                f"disk full while writing to {run_dir} ({saved}); free some space and run the "
-                "same command again to resume"
-            ) from err
+            clean_interrupted(run_dir / "checkpoints")  # the failed save's staging files
+            raise DiskFullError(disk_full_message(run_dir)) from err
         raise
     return model
 
