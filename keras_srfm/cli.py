@@ -44,6 +44,7 @@ COMMANDS = (
     "blend",
     "plot_pd",
     "degrade",
+    "web",
 )
 
 # Level used when neither --verbose nor TF_CPP_MIN_LOG_LEVEL is given: errors surface as
@@ -53,7 +54,14 @@ _SEVERITIES = "IWEF"  # absl / glog severities: info, warning, error, fatal
 _ABSL_RECORD = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] ")
 _ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called"
 # Optional dependencies -> the pyproject extra that installs them.
-EXTRAS = {"ai_edge_litert": "litert", "flask": "mos", "scipy": "mos"}
+EXTRAS = {
+    "ai_edge_litert": "litert",
+    "flask": "mos",
+    "scipy": "mos",
+    "onnxruntime": "onnx",
+    "onnx": "onnx",
+    "tf2onnx": "onnx",
+}
 
 
 class CommandError(Exception):
