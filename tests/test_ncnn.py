@@ -7,12 +7,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import clipped_keras_output, synthetic_image
 
 from keras_srfm.cli import main
 from keras_srfm.evaluation import degrade, read_hr
 from keras_srfm.export.ncnn import convert_to_ncnn
 from keras_srfm.models.generator import build_generator
-from tests.test_onnx import keras_output, synthetic
 
 ncnn = pytest.importorskip("ncnn", reason="the ncnn Python package is not installed")
 
@@ -70,10 +70,10 @@ def test_param_has_the_blobs_and_layers_upscalers_expect(models):
 
 @pytest.mark.parametrize("precision", list(TOLERANCE))
 def test_parity_with_keras_on_synthetic_image(generator, models, precision):
-    image = synthetic()
+    image = synthetic_image()
     got = run_ncnn(models[precision], image)
     assert got.shape == (148, 200, 3)
-    assert np.abs(got - keras_output(generator, image)).max() <= TOLERANCE[precision]
+    assert np.abs(got - clipped_keras_output(generator, image)).max() <= TOLERANCE[precision]
 
 
 @pytest.mark.numeric
@@ -81,7 +81,7 @@ def test_parity_with_keras_on_synthetic_image(generator, models, precision):
 def test_parity_with_keras_on_set5(generator, models, precision, shared_data):
     _, lr = degrade(read_hr(shared_data / "benchmarks/Set5/HR/bird.png").hr)
     image = lr.astype(np.float32) / 255.0
-    diff = np.abs(run_ncnn(models[precision], image) - keras_output(generator, image)).max()
+    diff = np.abs(run_ncnn(models[precision], image) - clipped_keras_output(generator, image)).max()
     assert diff <= TOLERANCE[precision], diff
 
 
@@ -98,5 +98,5 @@ def test_convert_cli_names_both_files(generator, tmp_path, capsys):
     assert main(["convert", str(source), "--format", "ncnn", "--output", str(param)]) == 0
     assert "'data' -> 'output'" in capsys.readouterr().out
     assert sorted(p.name for p in param.parent.iterdir()) == ["tiny-x4.bin", "tiny-x4.param"]
-    image = synthetic()
-    assert np.abs(run_ncnn(param, image) - keras_output(generator, image)).max() <= TOLERANCE["float32"]
+    image = synthetic_image()
+    assert np.abs(run_ncnn(param, image) - clipped_keras_output(generator, image)).max() <= TOLERANCE["float32"]

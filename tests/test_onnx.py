@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import clipped_keras_output, synthetic_image
 
 from keras_srfm.cli import main
 from keras_srfm.evaluation import degrade, read_hr
@@ -48,14 +49,6 @@ def models(generator, tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def synthetic(h: int = 37, w: int = 50) -> np.ndarray:
-    """A non-square, odd-sized float image on [0, 1]: gradients, texture and noise."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    base = np.stack([x, y, 0.5 + 0.4 * np.sin(12 * x * y)], axis=-1)
-    return np.clip(0.8 * base + 0.2 * rng.random((h, w, 3)), 0, 1).astype("float32")
-
-
 def run_onnx(path: Path, image: np.ndarray) -> np.ndarray:
     """(H, W, 3) float -> (4H, 4W, 3) float32 straight through an InferenceSession."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -64,10 +57,6 @@ def run_onnx(path: Path, image: np.ndarray) -> np.ndarray:
     nchw = detail.shape[1] == 3
     y = session.run(None, {detail.name: x.transpose(0, 3, 1, 2) if nchw else x})[0]
     return (y.transpose(0, 2, 3, 1) if nchw else y)[0].astype(np.float32)
-
-
-def keras_output(generator, image: np.ndarray) -> np.ndarray:
-    return np.clip(generator(image[None]).numpy()[0], 0.0, 1.0)
 
 
 def test_graph_is_nchw_dynamic_and_documented(models):
@@ -98,11 +87,11 @@ def test_float16_is_half_precision_throughout(models):
 
 @pytest.mark.parametrize("key", ["float32", "float16", "nhwc"])
 def test_parity_with_keras_on_synthetic_image(generator, models, key):
-    image = synthetic()
+    image = synthetic_image()
     got = run_onnx(models[key], image)
     assert got.shape == (148, 200, 3)
     limit = FLOAT16_TOLERANCE if key == "float16" else FLOAT32_TOLERANCE
-    assert np.abs(got - keras_output(generator, image)).max() <= limit
+    assert np.abs(got - clipped_keras_output(generator, image)).max() <= limit
 
 
 @pytest.mark.numeric
@@ -110,19 +99,19 @@ def test_parity_with_keras_on_synthetic_image(generator, models, key):
 def test_parity_with_keras_on_set5(generator, models, key, shared_data):
     _, lr = degrade(read_hr(shared_data / "benchmarks/Set5/HR/bird.png").hr)
     image = lr.astype(np.float32) / 255.0
-    diff = np.abs(run_onnx(models[key], image) - keras_output(generator, image)).max()
+    diff = np.abs(run_onnx(models[key], image) - clipped_keras_output(generator, image)).max()
     assert diff <= (FLOAT16_TOLERANCE if key == "float16" else FLOAT32_TOLERANCE), diff
 
 
 def test_upscaler_tiles_like_keras(generator, models):
-    image = (synthetic(45, 70) * 255).round().astype(np.uint8)
+    image = (synthetic_image(45, 70) * 255).round().astype(np.uint8)
     upscaler = load_upscaler(models["float32"], tile_size=32)
     assert isinstance(upscaler, OnnxUpscaler) and upscaler.tile_overlap == 8 and upscaler.nchw
     reference = KerasUpscaler(generator, tile_size=0)(image)
     assert np.abs(upscaler(image).astype(int) - reference).max() <= 1  # a rounding boundary
     nhwc = load_upscaler(models["nhwc"], tile_size=0)
     assert not nhwc.nchw and np.abs(nhwc(image).astype(int) - reference).max() <= 1
-    floats = upscaler.upscale_float(synthetic(45, 70))
+    floats = upscaler.upscale_float(synthetic_image(45, 70))
     assert floats.dtype == np.float32 and floats.shape == (180, 280, 3)
 
 
@@ -133,7 +122,7 @@ def test_convert_and_upscale_cli(generator, tmp_path, capsys):
                  "--output", str(tmp_path / "tiny_fp16.onnx")]) == 0
     assert "input 'input' 1x3xHxW" in capsys.readouterr().out
     assert onnx_metadata(tmp_path / "tiny_fp16.onnx")["source"] == "tiny.keras"
-    keras.utils.save_img(tmp_path / "in.png", (synthetic() * 255).round(), scale=False)
+    keras.utils.save_img(tmp_path / "in.png", (synthetic_image() * 255).round(), scale=False)
     args = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--model"]
     assert main([*args, str(tmp_path / "tiny_fp16.onnx")]) == 0
     assert keras.utils.load_img(tmp_path / "out" / "in_x4.png").size == (200, 148)
@@ -165,8 +154,8 @@ def test_converts_a_saved_model(generator, tmp_path):
 
     saved = export_saved_model(generator, tmp_path / "serving")
     path = convert_to_onnx(saved, tmp_path / "from_saved.onnx")
-    image = synthetic()
-    assert np.abs(run_onnx(path, image) - keras_output(generator, image)).max() <= FLOAT32_TOLERANCE
+    image = synthetic_image()
+    assert np.abs(run_onnx(path, image) - clipped_keras_output(generator, image)).max() <= FLOAT32_TOLERANCE
 
 
 @pytest.mark.slow
