@@ -2,9 +2,9 @@
 
 `exported_models/` at the top of the source tree is the source of truth. Building a wheel (or
 `pip install .`) copies, for every model folder found there (`<name>/<name>.keras`), the files
-named by `keras_srfm.presets.WHEEL_FILES` (the `.keras` generator, its `.tflite`, the model
+named by `keras_srfm.inference.presets.WHEEL_FILES` (the `.keras` generator, its `.tflite`, the model
 card, `evaluation.json` and `recipe.json`) and the `DEFAULT` marker into `keras_srfm/exported_models/` of the
-wheel, where `keras_srfm.presets` finds them. The SavedModels stay out; see docs/install.md.
+wheel, where `keras_srfm.inference.presets` finds them. The SavedModels stay out; see docs/install.md.
 An editable install needs no copy: it reads the source tree's folder.
 
 It also bundles onnxruntime-web for `srfm web` (`keras_srfm/web/vendor/`, not committed): when
@@ -34,14 +34,14 @@ def _load(name: str, relative: str):  # a module of the package, without importi
     return module
 
 
-def _presets():  # keras_srfm.presets
-    return _load("_srfm_presets", "keras_srfm/presets.py")
+def _presets():  # keras_srfm.inference.presets
+    return _load("_srfm_presets", "keras_srfm/inference/presets.py")
 
 
 def vendor_onnxruntime_web(target: Path) -> list[Path]:
     """Copies the vendored onnxruntime-web into `target`, fetching it with npm when missing."""
     source = ROOT / "keras_srfm" / "web" / "vendor"
-    sys.path.insert(0, str(ROOT))  # keras_srfm.web.vendor imports keras_srfm.atomic
+    sys.path.insert(0, str(ROOT))  # keras_srfm.web.vendor imports keras_srfm.imaging.atomic
     try:
         vendor = importlib.import_module("keras_srfm.web.vendor")
         if vendor.missing_files(source):

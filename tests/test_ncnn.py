@@ -10,7 +10,7 @@ import pytest
 from conftest import clipped_keras_output, synthetic_image
 
 from keras_srfm.cli import main
-from keras_srfm.evaluation import degrade, read_hr
+from keras_srfm.evaluation.protocol import degrade, read_hr
 from keras_srfm.export.ncnn import convert_to_ncnn
 from keras_srfm.models.generator import build_generator
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import clipped_keras_output, synthetic_image
 
 from keras_srfm.cli import main
-from keras_srfm.evaluation import degrade, read_hr
+from keras_srfm.evaluation.protocol import degrade, read_hr
 from keras_srfm.export.onnx import convert_to_onnx, onnx_metadata
-from keras_srfm.inference import KerasUpscaler, OnnxUpscaler, load_upscaler
+from keras_srfm.inference.upscalers import KerasUpscaler, OnnxUpscaler, load_upscaler
 from keras_srfm.models.generator import build_generator
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (keras-srfm[onnx])")

@@ -22,8 +22,8 @@ from PIL import Image
 
 from keras_srfm.cli import main
 from keras_srfm.export.onnx import convert_to_onnx
+from keras_srfm.inference.tiling import tile_spans
 from keras_srfm.models.generator import build_generator
-from keras_srfm.tiling import tile_spans
 from keras_srfm.web.server import WebModel, render_page
 from keras_srfm.web.vendor import missing_files
 from tests.test_mos_browser import CHROMIUM, CHROMIUM_ARGS, SRFM, _require_browser
@@ -138,7 +138,7 @@ def test_page_upscales_a_dropped_png_like_srfm_upscale(tiny_onnx: Path, tmp_path
             )
             state = page.evaluate("() => window.srfmWeb")
             assert state["error"] is None, state
-            # 45 x 70 in 32-pixel tiles, 8 of overlap: the page cuts them as keras_srfm.tiling does
+            # 45 x 70 in 32-pixel tiles, 8 of overlap: the page cuts them as keras_srfm.inference.tiling does
             assert state["tiles"] == len(tile_spans(45, 32, 8)) * len(tile_spans(70, 32, 8)) == 8
             assert page.locator("#download").get_attribute("download") == "photo_x4.png"
             png = page.evaluate(

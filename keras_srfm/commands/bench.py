@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from keras_srfm.bench import DEFAULT_VARIANTS, VARIANTS
+    from keras_srfm.inference.bench import DEFAULT_VARIANTS, VARIANTS
 
     p = subparsers.add_parser(
         "bench",
@@ -43,9 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_srfm import bench
-    from keras_srfm.atomic import write_json
-    from keras_srfm.presets import resolve_model
+    from keras_srfm.imaging.atomic import write_json
+    from keras_srfm.inference import bench
+    from keras_srfm.inference.presets import resolve_model
 
     # Every input is checked before anything is built or written.
     if args.size < 8 or args.repeats < 1:

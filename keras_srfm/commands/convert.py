@@ -149,7 +149,7 @@ def _ncnn(source: Path, output: Path, args: argparse.Namespace) -> int:
 
 def _label(source: Path) -> str:
     """The model's name for the ONNX metadata: shipped models by name, others by file name."""
-    from keras_srfm.presets import models_root
+    from keras_srfm.inference.presets import models_root
 
     try:
         return source.relative_to(models_root()).parts[0]

@@ -66,8 +66,8 @@ def _web_model(args: argparse.Namespace, workdir: Path, tile_size: int):  # -> W
     import numpy as np
 
     from keras_srfm.export.onnx import convert_to_onnx
-    from keras_srfm.inference import OnnxUpscaler
-    from keras_srfm.presets import get_model, looks_like_name, models_root
+    from keras_srfm.inference.presets import get_model, looks_like_name, models_root
+    from keras_srfm.inference.upscalers import OnnxUpscaler
     from keras_srfm.web.server import WebModel
 
     spec = args.model

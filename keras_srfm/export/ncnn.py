@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_srfm.atomic import atomic_write
+from keras_srfm.imaging.atomic import atomic_write
 
 PARAM_MAGIC = 7767517
 INPUT_BLOB = "data"

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from keras_srfm.atomic import atomic_write
+from keras_srfm.imaging.atomic import atomic_write
 
 PRECISIONS = ("float32", "float16")
 LAYOUTS = ("nchw", "nhwc")
@@ -61,8 +61,8 @@ def convert_to_onnx(
         Path of the written file.
     """
     from keras_srfm.export.source import load_source_generator
-    from keras_srfm.inference import _model_scale
-    from keras_srfm.tiling import receptive_radius
+    from keras_srfm.inference.tiling import receptive_radius
+    from keras_srfm.inference.upscalers import _model_scale
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}. Received: {precision!r}")

@@ -25,8 +25,8 @@ def source_path(spec: str | os.PathLike) -> Path:
         FileNotFoundError: nothing by that name.
         ValueError: a file that is not a `.keras` generator.
     """
-    from keras_srfm.inference import default_model_path, resolve_saved_model_dir
-    from keras_srfm.presets import resolve_model
+    from keras_srfm.inference.presets import resolve_model
+    from keras_srfm.inference.upscalers import default_model_path, resolve_saved_model_dir
 
     path = default_model_path() if os.fspath(spec) == "default" else Path(resolve_model(spec))
     if path.is_dir():
@@ -61,7 +61,7 @@ def _generator_from_saved_model(path: Path) -> Any:
     import tensorflow as tf
 
     from keras_srfm.config import GeneratorConfig
-    from keras_srfm.inference import _read_saved_model_metadata
+    from keras_srfm.inference.upscalers import _read_saved_model_metadata
     from keras_srfm.models.generator import build_generator
 
     config = _read_saved_model_metadata(path).get("generator_config")

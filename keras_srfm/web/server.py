@@ -25,7 +25,7 @@ from typing import Any
 from keras_srfm.web.vendor import FILES, INFO_FILE, ORT_WEB_VERSION, VENDOR_DIR, missing_files
 
 PAGE_TEMPLATE = Path(__file__).with_name("page.html")
-COMPARE_TEMPLATE = Path(__file__).resolve().parents[1] / "compare_page.html"
+COMPARE_TEMPLATE = Path(__file__).resolve().parents[1] / "evaluation" / "compare_page.html"
 DEFAULT_TILE_SIZE = 192  # LR pixels; WebAssembly memory is smaller than a native process's
 CONTENT_TYPES = {
     ".js": "text/javascript",

@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from keras_srfm.atomic import atomic_write, write_json
+from keras_srfm.imaging.atomic import atomic_write, write_json
 
 ORT_WEB_VERSION = "1.31.1"
 # `npm view onnxruntime-web@1.31.1 dist.integrity`
