@@ -122,9 +122,10 @@ def _tflite(source: Path, output: Path, args: argparse.Namespace) -> int:
 
 def _onnx(source: Path, output: Path, args: argparse.Namespace) -> int:
     from keras_srfm.export.onnx import convert_to_onnx
+    from keras_srfm.export.source import model_label
 
     output = convert_to_onnx(
-        source, output, precision=args.quantize, layout=args.layout, source=_label(source)
+        source, output, precision=args.quantize, layout=args.layout, source=model_label(source)
     )
     shape = "1x3xHxW" if args.layout == "nchw" else "1xHxWx3"
     size_mb = output.stat().st_size / 1e6
@@ -145,13 +146,3 @@ def _ncnn(source: Path, output: Path, args: argparse.Namespace) -> int:
         f"{INPUT_BLOB!r} -> {OUTPUT_BLOB!r}, RGB on [0, 1], x4)"
     )
     return 0
-
-
-def _label(source: Path) -> str:
-    """The model's name for the ONNX metadata: shipped models by name, others by file name."""
-    from keras_srfm.inference.presets import models_root
-
-    try:
-        return source.relative_to(models_root()).parts[0]
-    except ValueError:
-        return source.name

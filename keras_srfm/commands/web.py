@@ -77,11 +77,10 @@ def _web_model(args: argparse.Namespace, workdir: Path, tile_size: int):  # -> W
             raise FileNotFoundError(f"model not found: {onnx_file}")
         name, summary = onnx_file.stem, onnx_file.name
     else:
-        from keras_srfm.commands.convert import _label
-        from keras_srfm.export.source import source_path
+        from keras_srfm.export.source import model_label, source_path
 
         source = source_path(spec)
-        name = _label(source)
+        name = model_label(source)
         summary = source.name
         print(f"srfm web: converting {name} to ONNX ...", file=sys.stderr, flush=True)
         onnx_file = convert_to_onnx(source, workdir / f"{name}.onnx", source=name)

@@ -40,6 +40,18 @@ def source_path(spec: str | os.PathLike) -> Path:
     return path
 
 
+def model_label(path: Path) -> str:
+    """A converted model's name: a shipped model's folder name, else the file name, or for a TF
+    Serving version folder (`serving/srfm/1`) the model's name."""
+    from keras_srfm.inference.presets import models_root
+
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(models_root().resolve()).parts[0]
+    except ValueError:
+        return path.parent.name if path.is_dir() and path.name.isdigit() else path.name
+
+
 def load_source_generator(spec: str | os.PathLike | Any) -> Any:
     """The Keras generator behind `spec` (a keras.Model is returned as it is).
 
