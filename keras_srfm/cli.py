@@ -38,10 +38,18 @@ COMMANDS = (
     "blend",
     "plot_pd",
     "degrade",
+    "web",
 )
 
 # Optional dependencies -> the pyproject extra that installs them.
-EXTRAS = {"ai_edge_litert": "litert", "flask": "mos", "scipy": "mos"}
+EXTRAS = {
+    "ai_edge_litert": "litert",
+    "flask": "mos",
+    "scipy": "mos",
+    "onnxruntime": "onnx",
+    "onnx": "onnx",
+    "tf2onnx": "onnx",
+}
 
 
 # === Help and usage errors ===

@@ -38,6 +38,26 @@ def write_stripes(folder: Path, count: int = 2, height: int = 64, width: int = 7
     return folder
 
 
+def synthetic_image(h: int = 37, w: int = 50):  # -> np.ndarray
+    """A float32 (h, w, 3) image on [0, 1] (odd, non-square by default): gradients, texture, noise.
+
+    For export parity tests (ONNX, ncnn, TFLite): smooth and busy regions alike.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([x, y, 0.5 + 0.4 * np.sin(12 * x * y)], axis=-1)
+    return np.clip(0.8 * base + 0.2 * rng.random((h, w, 3)), 0, 1).astype("float32")
+
+
+def clipped_keras_output(generator, image):  # -> np.ndarray
+    """The Keras generator's (4h, 4w, 3) output for a float (h, w, 3) image, clipped to [0, 1]."""
+    import numpy as np
+
+    return np.clip(generator(image[None]).numpy()[0], 0.0, 1.0)
+
+
 def data_dir() -> Path:
     """The one setting for real images: env SRFM_DATA_DIR, default ../shared/data."""
     return Path(os.environ.get("SRFM_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -111,6 +112,8 @@ def test_bench_runs_every_kind_of_variant(
     out = tmp_path / "bench.json"
     argv = ["bench", "--model", str(tiny_model), "--size", "16", "--repeats", "2"]
     variants = ["keras", "savedmodel", "tflite_int8"]
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("tf2onnx"):
+        variants.append("onnx_fp32")
     assert cli.main([*argv, "--variants", *variants, "--json", str(out)]) == 0
     text = capsys.readouterr().out
     document = json.loads(out.read_text())
@@ -121,5 +124,8 @@ def test_bench_runs_every_kind_of_variant(
     # Keras and the SavedModel run the same float32 graph in the same TF: the same uint8 output
     # (measured identical on this AVX-512 CPU with oneDNN on, the default).
     assert document["results"][1]["identical_to_keras"] is True
+    if "onnx_fp32" in variants:  # float32 in ONNX Runtime: at most a rounding level apart
+        onnx_row = document["results"][3]
+        assert onnx_row["identical_to_keras"] or onnx_row["psnr_vs_keras_db"] > 50
     assert f"fastest here: {document['fastest']}" in text
     assert document["cpu"]["model_name"] in text and document["lr_size"] == 16

@@ -1,4 +1,4 @@
-"""`srfm bench`: time Keras, the SavedModel and each TFLite variant of a generator on this CPU."""
+"""`srfm bench`: time Keras, the SavedModel, each TFLite and each ONNX Runtime variant on this CPU."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "bench",
-        help="which way of running a model is fastest on this CPU (Keras, SavedModel, TFLite)",
+        help="which way of running a model is fastest on this CPU (Keras, SavedModel, TFLite, "
+        "ONNX Runtime)",
         description=(
-            "Exports the generator as a SavedModel and converts it to each TFLite variant in a "
-            "temporary folder, then times every variant on one random image of --size (untiled, "
+            "Exports the generator as a SavedModel and converts it to each TFLite and ONNX variant "
+            "in a temporary folder, then times every variant on one random image of --size (untiled, "
             "after a warm-up call, interleaved rounds), prints a table with the CPU it ran on, "
             "and names the fastest here. The fastest variant differs between CPUs."
         ),

@@ -26,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         required=True,
-        help="'bicubic', 'nearest', 'default', a .keras generator, a SavedModel directory or a .tflite file",
+        help="'bicubic', 'nearest', 'default', a .keras generator, a SavedModel directory, "
+        "a .tflite or an .onnx file",
     )
     p.add_argument(
         "--hr-dir",

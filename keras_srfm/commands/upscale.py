@@ -53,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="default",
         help="a shipped model's name (`srfm models`; srfm_mp for clean downscales, srfm_real "
         "for camera photos and JPEGs), 'default', a .keras file, a SavedModel folder, a .tflite "
-        "file, 'bicubic' or 'nearest' (default: default)",
+        "or .onnx file, 'bicubic' or 'nearest' (default: default)",
     )
     p.add_argument(
         "--blend",
@@ -122,7 +122,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--jit", action="store_true", help="XLA-compile a Keras model (faster for large images)"
     )
     p.add_argument(
-        "--threads", type=int, default=None, help="LiteRT interpreter threads (default: all cores)"
+        "--threads", type=int, default=None, help="LiteRT / ONNX Runtime threads (default: all cores)"
     )
     existing = p.add_mutually_exclusive_group()
     existing.add_argument(

@@ -1,8 +1,9 @@
 """`srfm bench`: which way of running a generator is fastest on this CPU.
 
 The same generator is run as a Keras model (the traced `tf.function` that `srfm upscale` uses),
-as the TF Serving SavedModel and as each TFLite / LiteRT variant (float32, float16, int8
-dynamic range) on one seeded random image, untiled. Calls are timed in interleaved rounds after
+as the TF Serving SavedModel, as each TFLite / LiteRT variant (float32, float16, int8
+dynamic range) and as each ONNX variant in ONNX Runtime's CPU provider (float32, float16) on
+one seeded random image, untiled. Calls are timed in interleaved rounds after
 one warm-up call each, so load from other processes hits every variant alike. The winner depends
 on the CPU: on a 2-core AVX-512 machine TFLite float32 beat Keras, while on another AVX-512 /
 AMX machine Keras and the SavedModel beat TFLite float32 and int8 won (issue 17). So the advice
@@ -34,9 +35,24 @@ from typing import Any
 import numpy as np
 
 # Ways to run one generator, in report order (not the loss variants of `keras_srfm.config`).
-RUNTIMES = ("keras", "keras_xla", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8")
-DEFAULT_RUNTIMES = ("keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8")
-QUANTIZE = {"tflite_fp32": "float32", "tflite_fp16": "float16", "tflite_int8": "int8"}
+RUNTIMES = (
+    "keras",
+    "keras_xla",
+    "savedmodel",
+    "tflite_fp32",
+    "tflite_fp16",
+    "tflite_int8",
+    "onnx_fp32",
+    "onnx_fp16",
+)
+DEFAULT_RUNTIMES = tuple(r for r in RUNTIMES if r != "keras_xla")
+QUANTIZE = {
+    "tflite_fp32": "float32",
+    "tflite_fp16": "float16",
+    "tflite_int8": "int8",
+    "onnx_fp32": "float32",
+    "onnx_fp16": "float16",
+}
 # /proc/cpuinfo flags that decide which kernels TF (oneDNN) and XNNPACK can use.
 RELEVANT_FLAGS = (
     "avx",
@@ -192,6 +208,24 @@ def _litert_missing() -> str | None:
     return None
 
 
+def _onnx_missing() -> str | None:
+    try:
+        import onnxruntime  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError:
+        return "ONNX Runtime or tf2onnx not installed (pip install 'keras-srfm[onnx]')"
+    return None
+
+
+def _missing(variant: str) -> str | None:
+    """Why a variant cannot run here (its optional extra is missing), or None."""
+    if variant.startswith("tflite"):
+        return _litert_missing()
+    if variant.startswith("onnx"):
+        return _onnx_missing()
+    return None
+
+
 def _size_mb(path: Path) -> float:
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     return round(sum(p.stat().st_size for p in files) / 1e6, 2)
@@ -217,6 +251,11 @@ def prepare_runner(
         from keras_srfm.export.saved_model import export_saved_model
 
         path = export_saved_model(model, workdir / "serving")
+        return load_upscaler(path, tile_size=0), _size_mb(path)
+    if variant.startswith("onnx"):
+        from keras_srfm.export.onnx import convert_to_onnx
+
+        path = convert_to_onnx(model, workdir / f"{variant}.onnx", precision=QUANTIZE[variant])
         return load_upscaler(path, tile_size=0), _size_mb(path)
     from keras_srfm.export.tflite import convert_to_tflite
 
@@ -268,7 +307,7 @@ def run_bench(
     reference = None
     with tempfile.TemporaryDirectory(prefix="srfm_bench_") as tmp:
         for variant in variants:
-            reason = _litert_missing() if variant.startswith("tflite") else None
+            reason = _missing(variant)
             if reason:
                 info[variant] = {"unavailable": reason}
                 say(f"{variant}: skipped, {reason}")
@@ -336,6 +375,10 @@ ADVICE = {
     "then srfm upscale --model model_fp16.tflite",
     "tflite_int8": "srfm convert --model {model} --output model_int8.tflite --quantize int8, "
     "then srfm upscale --model model_int8.tflite",
+    "onnx_fp32": "srfm convert {model} --format onnx --output model.onnx, "
+    "then srfm upscale --model model.onnx",
+    "onnx_fp16": "srfm convert {model} --format onnx --quantize float16 --output model_fp16.onnx, "
+    "then srfm upscale --model model_fp16.onnx",
 }
 
 
@@ -376,7 +419,7 @@ def format_report(report: BenchReport) -> str:
             f", {runner_up.median_s / fastest.median_s:.2f}x faster than {runner_up.variant}"
         )
     lines.append("use it: " + ADVICE[fastest.variant].format(model=report.model))
-    if fastest.variant in ("tflite_fp16", "tflite_int8"):
+    if fastest.variant in ("tflite_fp16", "tflite_int8", "onnx_fp16"):
         lines.append(
             f"note: its weights are quantised; its output is {fastest.psnr_vs_keras_db:.1f} dB "
             "PSNR from Keras' on this random image: look at your own photos before switching "

@@ -1,8 +1,8 @@
 """Inference with any trained or exported generator: the upscalers and model loading.
 
 `load_upscaler(spec)` gives one callable for every format the project produces (a `.keras`
-generator, a TF Serving SavedModel, a `.tflite` file) and for the bicubic / nearest baselines
-of Table I. Every upscaler maps a uint8 RGB image (H, W, 3) to uint8 (4H, 4W, 3).
+generator, a TF Serving SavedModel, a `.tflite` file, an `.onnx` file) and for the bicubic /
+nearest baselines of Table I. Every upscaler maps a uint8 RGB image (H, W, 3) to uint8 (4H, 4W, 3).
 
 Large images are cut into tiles that overlap by the generator's receptive-field radius
 (`keras_srfm.inference.tiling`); each tile keeps only the pixels that saw their whole receptive field, so
@@ -380,6 +380,67 @@ class TFLiteUpscaler(Upscaler):
         return np.clip(y, 0.0, 1.0).astype(np.float32)
 
 
+class OnnxUpscaler(Upscaler):
+    """An `.onnx` generator run by ONNX Runtime (`srfm convert MODEL --format onnx`).
+
+    The layout (NCHW `1x3xHxW` or NHWC `1xHxWx3`) and precision (float32 or float16) are read
+    from the model's input; `scale` and `receptive_radius` from its metadata (the tile overlap;
+    `FALLBACK_OVERLAP` for a foreign model). Tiling is the same as for every other upscaler.
+
+    Args:
+        path: Path. The `.onnx` file (float RGB on [0, 1] in, float out).
+        num_threads: int or None. Intra-op threads; None lets ONNX Runtime use every core.
+        providers: sequence of str or None. Execution providers; None: the CPU provider.
+        tile_size: int or None. See `Upscaler`.
+        tile_overlap: int or None. See `Upscaler`.
+    """
+
+    float_native = True
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        num_threads: int | None = None,
+        providers: Any = None,
+        tile_size: int | None = None,
+        tile_overlap: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+        self._session = ort.InferenceSession(
+            str(self.path), options, providers=list(providers or ["CPUExecutionProvider"])
+        )
+        detail = self._session.get_inputs()[0]
+        self._input_name = detail.name
+        self.input_dtype = np.float16 if detail.type == "tensor(float16)" else np.float32
+        self.nchw = len(detail.shape) == 4 and detail.shape[1] == 3
+        self._metadata = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.scale = int(self._metadata.get("scale") or SCALE)
+        super().__init__(f"onnx:{self.path.name}", tile_size, tile_overlap)
+
+    def default_overlap(self) -> int:
+        radius = self._metadata.get("receptive_radius", "")
+        return int(radius) if radius.isdigit() else FALLBACK_OVERLAP
+
+    def _forward_float(self, image: np.ndarray) -> np.ndarray:
+        x = image.astype(self.input_dtype)[None]
+        if self.nchw:
+            x = x.transpose(0, 3, 1, 2)
+        y = self._session.run(None, {self._input_name: np.ascontiguousarray(x)})[0][0]
+        if self.nchw:
+            y = y.transpose(1, 2, 0)
+        return np.clip(y.astype(np.float32), 0.0, 1.0)
+
+    def _forward(self, image: np.ndarray) -> np.ndarray:
+        return to_uint8(self._forward_float(image.astype(np.float32) / 255.0))
+
+
 def _model_scale(model: Any) -> int:
     from keras_srfm.models.layers import DepthToSpace
 
@@ -456,14 +517,15 @@ def load_upscaler(
 
     Args:
         spec: str or path. "bicubic", "nearest", "default" (the model in `exported_models/`),
-            a `.keras` generator file, a SavedModel directory (TF Serving layout accepted) or a
-            `.tflite` file.
+            a `.keras` generator file, a SavedModel directory (TF Serving layout accepted), a
+            `.tflite` file or an `.onnx` file (ONNX Runtime).
         tile_size: int or None. LR tile edge, overlap included; None = 256 (or the fixed input
             of a `.tflite` model); 0 = never tile.
         tile_overlap: int or None. LR context per tile side. None = the model's receptive-field
             radius, which makes tiled output equal untiled output (36 for the paper network).
         jit_compile: bool. XLA-compile a Keras model. Defaults to False.
-        num_threads: int or None. LiteRT interpreter threads. Defaults to all cores.
+        num_threads: int or None. LiteRT interpreter / ONNX Runtime threads. Defaults to all
+            cores.
 
     Returns:
         Upscaler: callable uint8 (H, W, 3) -> uint8 (4H, 4W, 3) with `.name` and `.scale`.
@@ -480,6 +542,10 @@ def load_upscaler(
         return TFLiteUpscaler(
             path, num_threads=num_threads, tile_size=tile_size, tile_overlap=tile_overlap
         )
+    if path.suffix == ".onnx":
+        return OnnxUpscaler(
+            path, num_threads=num_threads, tile_size=tile_size, tile_overlap=tile_overlap
+        )
     if path.suffix == ".keras":
         return KerasUpscaler(
             load_keras_generator(path),
@@ -489,8 +555,8 @@ def load_upscaler(
             tile_overlap=tile_overlap,
         )
     raise ValueError(
-        "model must be 'bicubic', 'nearest', 'default', a .keras file, a SavedModel directory "
-        f"or a .tflite file. Received: {text}"
+        "model must be 'bicubic', 'nearest', 'default', a .keras file, a SavedModel directory, "
+        f"a .tflite or an .onnx file. Received: {text}"
     )
 
 
