@@ -97,8 +97,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "`srfm bench --train` measured here, else bfloat16/float16 where the hardware has it "
                         "natively (a resumed run keeps its own)")
     p.add_argument("--backend", default=TrainConfig.backend, choices=TrainConfig.choices("backend"),
-                   help="Keras backend of the train step: tensorflow (every strategy), or jax (one device, "
-                        "no TensorFlow needed; folders of HR images as --data; the same run folder)")
+                   help="Keras backend of the train step: tensorflow (every strategy), or jax (data-parallel on "
+                        "every local device, hosts joined by JAX_COORDINATOR_ADDRESS; no TensorFlow needed; "
+                        "folders of HR images as --data; the same run folder)")
     p.add_argument("--strategy", default=TrainConfig.strategy, choices=TrainConfig.choices("strategy"),
                    help="tf.distribute strategy: one device, all local GPUs, TF_CONFIG workers, or a TPU")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=TrainConfig.use_ema,
