@@ -8,7 +8,8 @@ gradient. Two devices sum per-example losses, Eq. 7's layer losses and BatchNorm
 in another order than one, so the changes agree up to float rounding: the tolerance is
 tests/test_jax_parity.py's, twice the eager-vs-XLA floor of 1.96e-5 (relative L2 of the weight
 changes). Measured on a 2-core AMD EPYC (AVX2 only), JAX 0.10.2, G and D together: 1 vs 2
-devices differ by 2.2e-10 (`p`), 7.0e-7 (`pcsa`) and 4.0e-7 (`pcsva`), 50-10^5 times inside it;
+devices differ by 2.2e-10 (`p`), 7.0e-7 (`pcsa`), 4.0e-7 (`pcsva`) and 7.0e-7 (authors' mode), 50-10^5
+times inside it;
 Eq. 7's scales by at most 6e-8 and the logged values by at most 4e-6 absolute (g_vgg).
 """
 
