@@ -2,9 +2,9 @@
 
 `exported_models/` at the top of the source tree is the source of truth. Building a wheel (or
 `pip install .`) copies, for every model folder found there (`<name>/<name>.keras`), the files
-named by `keras_srfm.presets.WHEEL_FILES` (the `.keras` generator, its `.tflite`, the model
+named by `keras_srfm.inference.presets.WHEEL_FILES` (the `.keras` generator, its `.tflite`, the model
 card, `evaluation.json` and `recipe.json`) and the `DEFAULT` marker into `keras_srfm/exported_models/` of the
-wheel, where `keras_srfm.presets` finds them. The SavedModels stay out; see docs/install.md.
+wheel, where `keras_srfm.inference.presets` finds them. The SavedModels stay out; see docs/install.md.
 An editable install needs no copy: it reads the source tree's folder.
 """
 
@@ -21,8 +21,8 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 
 
-def _presets():  # keras_srfm.presets, loaded without importing the package
-    spec = importlib.util.spec_from_file_location("_srfm_presets", ROOT / "keras_srfm" / "presets.py")
+def _presets():  # keras_srfm.inference.presets, loaded without importing the package
+    spec = importlib.util.spec_from_file_location("_srfm_presets", ROOT / "keras_srfm" / "inference" / "presets.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

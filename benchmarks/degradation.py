@@ -73,7 +73,7 @@ def _chain_seconds(calls: int) -> float:
 
 
 def run_child(mode: str, samples: Path, batches: int) -> dict:
-    from keras_srfm.data import make_train_dataset
+    from keras_srfm.data.pipeline import make_train_dataset
 
     config = _config(mode, samples)
     start = time.perf_counter()

@@ -3,7 +3,7 @@
 Times the whole protocol (read HR, MATLAB bicubic LR, upscale, Y, PSNR / SSIM / VIF-P) for
 the bicubic baseline and for a paper-size generator (Sec. III-A: 16 blocks, 64 filters; random
 weights, which cost the same as trained ones), loaded from a `.keras` file through
-`keras_srfm.inference.load_upscaler` as `srfm evaluate --model file.keras` does. Seconds
+`keras_srfm.inference.upscalers.load_upscaler` as `srfm evaluate --model file.keras` does. Seconds
 are split into model time (the upscaler call) and the rest (I/O, resize, metrics).
 
 Usage:
@@ -45,18 +45,18 @@ class TimedUpscaler:
 
 
 def run_model(spec: str, label: str, sets: list[Path]) -> dict:
-    from keras_srfm import evaluation
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.evaluation import protocol
+    from keras_srfm.inference.upscalers import load_upscaler
 
     start = time.perf_counter()
     upscaler = TimedUpscaler(load_upscaler(spec))
     load_s = time.perf_counter() - start
     rows = {}
     for folder in sets:
-        source = evaluation.folder_source(folder)
+        source = protocol.folder_source(folder)
         upscaler.seconds = 0.0
         start = time.perf_counter()
-        result = evaluation.evaluate_source(upscaler, source, progress=False)
+        result = protocol.evaluate_source(upscaler, source, progress=False)
         total = time.perf_counter() - start
         rows[source.name] = {
             "images": source.size,
@@ -113,7 +113,7 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from keras_srfm.atomic import atomic_write, write_json
+    from keras_srfm.imaging.atomic import atomic_write, write_json
     from keras_srfm.models.generator import build_generator
 
     sets = [args.data_dir / "benchmarks" / name / "HR" for name in args.sets]

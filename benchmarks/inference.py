@@ -75,7 +75,7 @@ def prepare_models(args: argparse.Namespace, workdir: Path) -> tuple[Any, dict[s
 
     from keras_srfm.export.saved_model import export_saved_model
     from keras_srfm.export.tflite import convert_to_tflite
-    from keras_srfm.inference import load_keras_generator
+    from keras_srfm.inference.upscalers import load_keras_generator
     from keras_srfm.models.generator import build_generator
 
     if args.model:
@@ -97,7 +97,7 @@ def make_runner(backend: str, model: Any, files: dict[str, Path]) -> Any:
     """A callable uint8 (H, W, 3) -> uint8 (4H, 4W, 3), untiled."""
     import tensorflow as tf
 
-    from keras_srfm.inference import KerasUpscaler, load_upscaler
+    from keras_srfm.inference.upscalers import KerasUpscaler, load_upscaler
 
     if backend == "keras_eager":  # a plain Keras call, the baseline
 
@@ -153,7 +153,7 @@ def parity(model: Any, files: dict[str, Path]) -> dict[str, Any]:
     """TFLite float outputs vs Keras on a real LR image (Set5 bird) or a synthetic one."""
     from PIL import Image
 
-    from keras_srfm.inference import TFLiteUpscaler
+    from keras_srfm.inference.upscalers import TFLiteUpscaler
 
     data = Path(os.environ.get("SRFM_DATA_DIR", ROOT.parent / "shared" / "data")) / SET5_LR
     if data.is_file():

@@ -59,7 +59,12 @@ def _decode_cost(mode: str, config) -> float:
     """Seconds per patch spent decoding (and resizing) alone, averaged over the images."""
     import tensorflow as tf
 
-    from keras_srfm.data import bicubic_lr, decode_hr, random_window_patches, resolve_source
+    from keras_srfm.data.pipeline import (
+        bicubic_lr,
+        decode_hr,
+        random_window_patches,
+        resolve_source,
+    )
 
     scale, count = config.scale, config.patches_per_image
     seed = tf.constant([0, 0], tf.int64)
@@ -96,7 +101,7 @@ def _decode_cost(mode: str, config) -> float:
 
 
 def run_child(mode: str, samples: Path, data_dir: str, batches: int) -> dict:
-    from keras_srfm.data import make_train_dataset
+    from keras_srfm.data.pipeline import make_train_dataset
 
     config = _config(mode, samples, data_dir)
     start = time.perf_counter()

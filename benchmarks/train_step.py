@@ -49,10 +49,11 @@ def measure(variant: str, xla: bool, warmup: int, steps: int, seed: int = 0) -> 
     import numpy as np
     import tensorflow as tf
 
+    from keras_srfm.config import loss_config_for
     from keras_srfm.models.discriminator import build_discriminator
     from keras_srfm.models.generator import build_generator
     from keras_srfm.models.vgg import build_vgg_features
-    from keras_srfm.training import SRFM, loss_config_for
+    from keras_srfm.training.tf_step import SRFM
 
     keras.utils.set_random_seed(seed)
     cfg = loss_config_for(variant)
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"--warmup and --steps must be >= 1. Received: {args.warmup}, {args.steps}"
         )
-    from keras_srfm.training import VARIANTS
+    from keras_srfm.config import VARIANTS
 
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": results,
     }
-    from keras_srfm.atomic import atomic_write, write_json
+    from keras_srfm.imaging.atomic import atomic_write, write_json
 
     text = markdown(document)
     print("\n" + text)

@@ -21,32 +21,48 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# Lazy re-exports: `import keras_srfm` stays cheap (no TensorFlow) until a name is used.
-_EXPORTS = {
-    "build_generator": "keras_srfm.models.generator",
-    "build_discriminator": "keras_srfm.models.discriminator",
-    "build_vgg_features": "keras_srfm.models.vgg",
-    "SRFM": "keras_srfm.training.tf_step",
-    "VARIANTS": "keras_srfm.config",
-    "GeneratorConfig": "keras_srfm.config",
-    "DiscriminatorConfig": "keras_srfm.config",
-    "LossConfig": "keras_srfm.config",
-    "DataConfig": "keras_srfm.config",
-    "TrainConfig": "keras_srfm.config",
-    "load_generator": "keras_srfm.presets",
-    "list_models": "keras_srfm.presets",
+# The public API, the one place a name has a second import path: `import keras_srfm` stays cheap
+# (no TensorFlow) until a name is used. Module -> the names it gives.
+_PUBLIC = {
+    "keras_srfm.models.generator": ("build_generator",),
+    "keras_srfm.models.discriminator": ("build_discriminator",),
+    "keras_srfm.models.vgg": ("build_vgg_features",),
+    "keras_srfm.training.tf_step": ("SRFM",),
+    "keras_srfm.config": (
+        "VARIANTS",
+        "GeneratorConfig",
+        "DiscriminatorConfig",
+        "LossConfig",
+        "DataConfig",
+        "TrainConfig",
+    ),
+    "keras_srfm.inference.presets": ("load_generator", "list_models"),
 }
 
 # Modules whose import registers Keras serialisable objects under the "keras_srfm" package.
 _KERAS_OBJECT_MODULES = ("keras_srfm.models.layers", "keras_srfm.models.vgg", "keras_srfm.training.schedules")
 
-__all__ = sorted(_EXPORTS)
+def _lazy_exports(package: str, table: dict[str, tuple[str, ...]]) -> tuple[list[str], Any, Any]:
+    """`__all__`, `__getattr__` and `__dir__` of a package whose names load on first use (PEP 562).
+
+    Args:
+        package: str. The package's `__name__`, for the error message.
+        table: module name -> the names it gives.
+    """
+    home = {name: module for module, names in table.items() for name in names}
+
+    def __getattr__(name: str) -> Any:
+        if name in home:
+            return getattr(importlib.import_module(home[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(home))
+
+    return sorted(home), __getattr__, __dir__
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'keras_srfm' has no attribute {name!r}")
+__all__, __getattr__, __dir__ = _lazy_exports(__name__, _PUBLIC)
 
 
 def register_keras_objects(strict: bool = True) -> None:

@@ -17,7 +17,12 @@ T = TypeVar("T", bound="_Config")
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 # Blur kernels of the realistic degradation (DegradationConfig.kernel_types).
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
-DEGRADATIONS = ("bicubic", "realistic")
+# LR synthesis of the training input: MATLAB bicubic (the paper's), one realistic chain, or the
+# ladder's mixture (clean bicubic pairs and the three realistic strengths, `DataConfig.ladder`).
+DEGRADATIONS = ("bicubic", "realistic", "ladder")
+# The degradation ladder, weakest first: `clean` is MATLAB bicubic (the benchmarks' LR files),
+# the others are `DegradationConfig.preset(name)`.
+STRENGTHS = ("clean", "mild", "medium", "strong")
 # Conv layers of Keras' VGG19 whose features psi may serve L_vgg (Eq. 3); the paper uses block5_conv4.
 VGG19_CONV_LAYERS = tuple(
     f"block{block}_conv{i}" for block, convs in enumerate((2, 2, 4, 4, 4), start=1) for i in range(1, convs + 1)
@@ -124,6 +129,12 @@ class LossConfig(_Config):
     huber_delta: float = 1.0
     vgg_layer: str = _choice("block5_conv4", VGG19_CONV_LAYERS)  # truncated files: e.g. block3_conv4
     vgg_weights: str | None = "imagenet"  # "imagenet", a local .h5/.weights.h5 path, or None
+    # Scale of Eq. 3. "none": the paper's squared distance of raw features, whose size depends
+    # on the layer (about 1.2e5 on block3_conv4, where gamma L_vgg then outweighs every other
+    # term of Eq. 1 by four orders of magnitude). "hr_energy": that distance divided by the HR
+    # features' mean energy, per example (the relative feature error, about 0.1-1 on any
+    # layer), so gamma L_vgg enters Eq. 1 at a layer-independent weight (`losses.vgg_loss`).
+    vgg_normalise: str = _choice("none", ("none", "hr_energy"))
 
     def __post_init__(self) -> None:
         self._check_choices()
@@ -188,6 +199,47 @@ class DegradationConfig(_Config):
     # LR pixels of context degraded around each training patch and then cropped away, so
     # that the patch's borders see real neighbours rather than reflect padding.
     context: int = 4
+    # Stages skipped with a probability (Real-ESRGAN applies every stage; 1.0 keeps its chain).
+    # Per sample: the round-1 blur, each round's noise, the round-1 JPEG; per call: round 2.
+    blur_prob: float = 1.0
+    noise_prob: float = 1.0
+    jpeg_prob: float = 1.0
+    second_round_prob: float = 1.0
+    noise_prob2: float = 1.0
+
+    @classmethod
+    def preset(cls, strength: str) -> DegradationConfig:
+        """A rung of the degradation ladder: `mild`, `medium` or `strong` (see `STRENGTHS`).
+
+        - `mild`: what a phone or web photo has: slight blur (sigma 0.2-1.2), light sensor
+          noise on half the images (Gaussian sigma 1-5 or weak Poisson), one JPEG at quality
+          60-90; no resize before the final one, no second round.
+        - `medium`: more blur (sigma 0.2-2), a random resize, noise up to sigma 15, a first
+          JPEG at 40-90 on half the images, the second round on half of them.
+        - `strong`: Real-ESRGAN's x4 ranges, every stage applied (the defaults).
+
+        `clean` (MATLAB bicubic) is not a chain: `srfm degrade --strength clean` and the
+        `ladder` training mixture make it with `keras_srfm.imresize`.
+        """
+        if strength == "strong":
+            return cls()
+        if strength == "mild":
+            return cls(
+                kernel_types=("iso", "aniso"), kernel_probs=(0.7, 0.3), sinc_prob=0.0,
+                blur_sigma=(0.2, 1.2), resize_probs=(0.0, 0.0, 1.0), noise_prob=0.5,
+                noise_range=(1.0, 5.0), poisson_scale_range=(0.05, 0.5), jpeg_prob=0.0,
+                second_round_prob=0.0, final_sinc_prob=0.0, jpeg_range2=(60, 90),
+            )  # fmt: skip
+        if strength == "medium":
+            return cls(
+                sinc_prob=0.05, blur_sigma=(0.2, 2.0), resize_probs=(0.2, 0.5, 0.3),
+                resize_range=(0.3, 1.5), noise_prob=0.8, noise_range=(1.0, 15.0),
+                poisson_scale_range=(0.05, 1.5), jpeg_prob=0.5, jpeg_range=(40, 90),
+                second_round_prob=0.5, sinc_prob2=0.05, blur_sigma2=(0.2, 1.0),
+                noise_range2=(1.0, 10.0), poisson_scale_range2=(0.05, 1.0),
+                final_sinc_prob=0.4, jpeg_range2=(40, 90),
+            )  # fmt: skip
+        raise ValueError(f"strength must be one of {STRENGTHS[1:]} for a chain. Received: {strength!r}")
 
     def __post_init__(self) -> None:
         for name in ("kernel_types", "kernel_probs", "resize_modes"):
@@ -245,8 +297,11 @@ class DataConfig(_Config):
     manual_dir: str | None = None  # TFDS manual_dir (offline preparation)
     # LR synthesis: "bicubic" (MATLAB bicubic, the paper's) or "realistic" (Real-ESRGAN's
     # second-order model with the ranges of `realistic`; keras_srfm.data.degradation).
-    degradation: str = "bicubic"
+    degradation: str = _choice("bicubic", DEGRADATIONS)
     realistic: DegradationConfig = dataclasses.field(default_factory=DegradationConfig)
+    # degradation="ladder": probability of each rung of `STRENGTHS` (clean, mild, medium,
+    # strong) per decoded image; the realistic rungs use `DegradationConfig.preset`.
+    ladder: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)
 
     def __post_init__(self) -> None:
         if isinstance(self.realistic, dict):  # from JSON (to_dict nests it as a dict)
@@ -254,6 +309,11 @@ class DataConfig(_Config):
         if self.degradation not in DEGRADATIONS:
             raise ValueError(
                 f"degradation must be one of {DEGRADATIONS}. Received: degradation={self.degradation!r}"
+            )
+        if len(self.ladder) != len(STRENGTHS) or min(self.ladder) < 0 or sum(self.ladder) <= 0:
+            raise ValueError(
+                f"ladder needs {len(STRENGTHS)} weights >= 0 ({', '.join(STRENGTHS)}) with a "
+                f"positive sum. Received: ladder={self.ladder}"
             )
         if self.degradation == "realistic" and self.realistic.scale != self.scale:
             raise ValueError(
@@ -280,6 +340,8 @@ class DataConfig(_Config):
         values = super().to_dict()
         if self.degradation == "bicubic":
             del values["degradation"], values["realistic"]
+        if self.degradation != "ladder":
+            del values["ladder"]  # older run directories still resume
         return values
 
 

@@ -1,4 +1,4 @@
-"""`keras_srfm.atomic`: a file appears under its final name whole, or the old one stays."""
+"""`keras_srfm.imaging.atomic`: a file appears under its final name whole, or the old one stays."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_srfm import atomic, evaluation, image_io
+from keras_srfm.imaging import atomic, image_io
 from keras_srfm.training import run_setup
 
 
@@ -84,13 +84,6 @@ def test_write_json_format(tmp_path):
     assert (tmp_path / "doc.json").read_text().startswith('{\n  "b": 1,')
     atomic.write_json(tmp_path / "sorted.json", document, sort_keys=True)
     assert (tmp_path / "sorted.json").read_text() == json.dumps(document, indent=2, sort_keys=True) + "\n"
-
-
-def test_the_old_names_are_the_same_functions():
-    assert evaluation.atomic_write is atomic.atomic_write
-    assert evaluation.write_json is atomic.write_json
-    assert image_io.atomic_save is atomic.atomic_save
-    assert image_io.PART_SUFFIX == atomic.PART_SUFFIX
 
 
 def test_open_run_dir_writes_config_json_with_sorted_keys(tmp_path, capsys):

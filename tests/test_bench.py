@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_srfm import bench, cli
+from keras_srfm import cli
+from keras_srfm.inference import bench
 
 X86 = """processor\t: 0
 model name\t: Intel(R) Xeon(R) Platinum 8480C

@@ -1,5 +1,5 @@
 """Network interpolation (`srfm blend`, `srfm upscale --blend`) and the alpha sweep, on tiny
-generators; the model-argument seam (`keras_srfm.presets`)."""
+generators; the model-argument seam (`keras_srfm.inference.presets`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import blend, cli, evaluation, metrics, presets
+from keras_srfm import cli
+from keras_srfm.evaluation import protocol
+from keras_srfm.inference import blend, presets
+from keras_srfm.metrics import niqe
 from keras_srfm.models.generator import build_generator
 
 
@@ -44,7 +47,7 @@ def hr_folder(tmp_path: Path) -> Path:
 
 
 def _weights(path: Path) -> list[np.ndarray]:
-    from keras_srfm.inference import load_keras_generator
+    from keras_srfm.inference.upscalers import load_keras_generator
 
     return load_keras_generator(path).get_weights()
 
@@ -170,7 +173,7 @@ def test_sweep_json_and_endpoints(
         cov_pris_param=np.eye(36),
         gaussian_window=np.full((7, 7), 1 / 49),
     )
-    monkeypatch.setenv(metrics.NIQE_PARAMS_ENV, str(params))
+    monkeypatch.setenv(niqe.NIQE_PARAMS_ENV, str(params))
     out = tmp_path / "sweep.json"
     models = [str(generators["a"]), str(generators["b"])]
     argv = ["blend", "--models", *models, "--sweep", "1,0,0.5", "--hr-dir", str(hr_folder)]
@@ -183,12 +186,12 @@ def test_sweep_json_and_endpoints(
     tiny = document["datasets"]["Tiny"]
     assert [p["alpha"] for p in tiny["points"]] == [0.0, 0.5, 1.0]
     # The endpoints are the two models themselves.
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.inference.upscalers import load_upscaler
 
     for point, name in ((tiny["points"][0], "a"), (tiny["points"][-1], "b")):
-        expected = evaluation.evaluate_source(
+        expected = protocol.evaluate_source(
             load_upscaler(generators[name], tile_size=0),
-            evaluation.folder_source(hr_folder),
+            protocol.folder_source(hr_folder),
             progress=False,
             metrics=("psnr", "niqe"),
         )

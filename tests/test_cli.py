@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from keras_srfm import __version__, cli
+from keras_srfm.commands.tf_logs import filter_tf_log
 
 # What TensorFlow 2.21 prints on import on an AVX-512/AMX Xeon, whatever TF_CPP_MIN_LOG_LEVEL says.
 TF_IMPORT_NOISE = """\
@@ -26,11 +27,11 @@ a line of our own
 
 
 def test_filter_drops_lines_below_the_level():
-    assert cli.filter_tf_log(TF_IMPORT_NOISE, 3) == "a line of our own\n"
-    kept = cli.filter_tf_log(TF_IMPORT_NOISE, 2).splitlines()
+    assert filter_tf_log(TF_IMPORT_NOISE, 3) == "a line of our own\n"
+    kept = filter_tf_log(TF_IMPORT_NOISE, 2).splitlines()
     assert kept == ["E0000 00:00:1795776262.9 7048 some_op.cc:13] an error",
                     "    with an indented continuation", "a line of our own"]
-    assert cli.filter_tf_log(TF_IMPORT_NOISE, 0) == TF_IMPORT_NOISE  # the user asked for everything
+    assert filter_tf_log(TF_IMPORT_NOISE, 0) == TF_IMPORT_NOISE  # the user asked for everything
 
 
 def test_version(capsys):

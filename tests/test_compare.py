@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import cli, compare, demo
-from keras_srfm.evaluation import degrade
-from keras_srfm.imresize import nearest
+from keras_srfm import cli
+from keras_srfm.evaluation import compare, demo
+from keras_srfm.evaluation.protocol import degrade
+from keras_srfm.imaging.imresize import nearest
 
 
 @pytest.fixture(scope="module")

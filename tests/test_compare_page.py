@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import cli, compare
-from keras_srfm.imresize import imresize
-from keras_srfm.inference import load_upscaler
+from keras_srfm import cli
+from keras_srfm.evaluation import compare
+from keras_srfm.imaging.imresize import imresize
+from keras_srfm.inference.upscalers import load_upscaler
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's; as in test_mos_browser
 CHROMIUM_ARGS = [

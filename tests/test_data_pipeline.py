@@ -17,18 +17,17 @@ from PIL import Image
 import tfds_builders
 from keras_srfm import cli
 from keras_srfm.config import DataConfig
-from keras_srfm.data import (
+from keras_srfm.data.files import list_images
+from keras_srfm.data.pipeline import (
     bicubic_lr,
-    compute_rgb_stats,
     decode_hr,
-    list_images,
-    load_rgb_mean,
     make_dataset_fn,
     make_train_dataset,
     random_patches,
     random_window_patches,
 )
-from keras_srfm.imresize import imresize
+from keras_srfm.data.stats import compute_rgb_stats, load_rgb_mean
+from keras_srfm.imaging.imresize import imresize
 
 BUILDERS_DIR = Path(tfds_builders.__file__).parent
 

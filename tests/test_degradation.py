@@ -13,8 +13,7 @@ from PIL import Image
 
 from keras_srfm.config import DataConfig, DegradationConfig
 from keras_srfm.data import degradation as deg
-from keras_srfm.data import make_train_dataset
-from keras_srfm.data.pipeline import random_degraded_patches
+from keras_srfm.data.pipeline import make_train_dataset, random_degraded_patches
 
 CONFIG = DegradationConfig()
 SEED = tf.constant([3, 7], tf.int64)
@@ -343,3 +342,95 @@ def test_realistic_tfds_source_uses_its_hr(tmp_path):
     for lr, hr in make_train_dataset(config).take(2):
         assert lr.shape == (4, 6, 6, 3) and hr.shape == (4, 24, 24, 3)
         assert lr.dtype == tf.float32 and float(tf.reduce_max(lr)) <= 1.0
+
+
+# === The degradation ladder ===
+
+
+def _distance_from_bicubic(config: DegradationConfig, hr: np.ndarray, seeds: int = 6) -> float:
+    """Mean |LR - MATLAB bicubic LR| (0-255) over a few seeds: how far a rung moves the input."""
+    from keras_srfm.imaging.imresize import imresize
+
+    clean = np.stack([imresize(image, scale=0.25) for image in hr]).astype(np.float32)
+    fn = tf.function(lambda x, s: deg.degrade(x, s, config).lr)
+    total = 0.0
+    for seed in range(seeds):
+        lr = fn(tf.constant(hr), tf.constant([seed, 1], tf.int64)).numpy().astype(np.float32)
+        total += float(np.abs(lr - clean).mean())
+    return total / seeds
+
+
+@pytest.mark.slow  # ~6 s: three chains traced
+def test_ladder_rungs_move_the_input_further_from_bicubic_in_order():
+    hr = _smooth_image(4, 96, seed=1)
+    mild, medium, strong = (_distance_from_bicubic(DegradationConfig.preset(s), hr) for s in ("mild", "medium", "strong"))
+    assert mild < medium < strong, (mild, medium, strong)
+
+
+def test_presets_are_valid_and_strong_is_real_esrgan():
+    assert DegradationConfig.preset("strong") == DegradationConfig()
+    mild = DegradationConfig.preset("mild")
+    assert mild.second_round_prob == 0 and mild.jpeg_prob == 0 and mild.jpeg_range2 == (60, 90)
+    with pytest.raises(ValueError, match="strength must be one of"):
+        DegradationConfig.preset("clean")  # MATLAB bicubic, not a chain
+    with pytest.raises(ValueError, match="noise_prob must be in"):
+        DegradationConfig(noise_prob=1.5)
+
+
+def test_skipped_stages_leave_the_image_alone():
+    # Every optional stage off and no final sinc: the chain is a resize plus one JPEG.
+    config = DegradationConfig(
+        blur_prob=0.0, noise_prob=0.0, jpeg_prob=0.0, second_round_prob=0.0,
+        resize_probs=(0.0, 0.0, 1.0), final_sinc_prob=0.0, resize_modes=("area",), jpeg_range2=(100, 100),
+    )  # fmt: skip
+    hr = _smooth_image(2, 64)
+    area = tf.image.resize(tf.constant(hr, tf.float32), (16, 16), method="area").numpy()
+
+    def distance(config: DegradationConfig) -> float:
+        return float(np.abs(deg.degrade(tf.constant(hr), SEED, config).lr.numpy() - area).mean())
+
+    # Measured on these images (mean levels, 0-255): 1.67 with every stage off (JPEG at 100
+    # with chroma subsampling), 11.4 with the round-1 blur on (sigma 2-3), 3.9 with Gaussian
+    # noise on (sigma 10-30, averaged down by the x4 area resize).
+    assert distance(config) < 2.5
+    assert distance(dataclasses.replace(config, blur_prob=1.0, blur_sigma=(2.0, 3.0))) > 2.5
+    noisy = dataclasses.replace(config, noise_prob=1.0, noise_range=(10.0, 30.0), gaussian_noise_prob=1.0)
+    assert distance(noisy) > 2.5
+
+
+def test_ladder_config_checks_and_serialisation():
+    config = DataConfig(degradation="ladder", ladder=(0.1, 0.2, 0.3, 0.4))
+    assert DataConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert "ladder" not in DataConfig().to_dict()  # older run folders still resume
+    with pytest.raises(ValueError, match="ladder needs 4 weights"):
+        DataConfig(degradation="ladder", ladder=(1.0, 0.0))
+    with pytest.raises(ValueError, match="degradation"):
+        DataConfig(degradation="jpeg")
+
+
+@pytest.mark.slow  # ~8 s: the four rungs are traced
+def test_ladder_dataset_draws_every_rung(tmp_path):
+    from keras_srfm.data.pipeline import random_ladder_patches
+
+    hr = tf.constant(_smooth_image(1, 64)[0])
+    kwargs = {"count": 2, "lr_patch": 8, "scale": 4}
+    clean_only = random_ladder_patches(hr, SEED, weights=(1, 0, 0, 0), **kwargs)
+    strong_only = random_ladder_patches(hr, SEED, weights=(0, 0, 0, 1), **kwargs)
+    np.testing.assert_array_equal(clean_only[1].numpy(), strong_only[1].numpy())  # same HR patches
+    assert not np.array_equal(clean_only[0].numpy(), strong_only[0].numpy())
+    # The clean rung is MATLAB bicubic of the patch window (as `lr_from="window"`).
+    from keras_srfm.imaging.imresize import imresize
+
+    for lr, hr_patch in zip(clean_only[0].numpy(), clean_only[1].numpy(), strict=True):
+        inner = imresize(hr_patch, scale=0.25)[2:-2, 2:-2].astype(int)  # away from the window's edge
+        assert np.abs(lr[2:-2, 2:-2].astype(int) - inner).max() <= 1
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i, image in enumerate(_smooth_image(3, 64)):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    config = DataConfig(
+        sources=(str(folder),), lr_patch=6, batch_size=4, patches_per_image=2, shuffle_buffer=4,
+        degradation="ladder", seed=5,
+    )  # fmt: skip
+    lr, hr_batch = next(iter(make_train_dataset(config)))
+    assert lr.shape == (4, 6, 6, 3) and hr_batch.shape == (4, 24, 24, 3)

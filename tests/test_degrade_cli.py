@@ -79,7 +79,7 @@ def test_training_layout_copies(tmp_path):
     assert [Path(n).stem for n in lr] == ["img0_0", "img0_1", "img1_0", "img1_1"]
     with Image.open(out / "HR" / "img0.png") as image:
         assert image.size == (48, 40)  # mod-cropped
-    from keras_srfm.formats import training_pairs
+    from keras_srfm.imaging.formats import training_pairs
 
     pairs = training_pairs(out)
     assert [(hr.name, [p.stem for p in lrs]) for hr, lrs in pairs] == [
@@ -160,3 +160,27 @@ def test_rebuilds_bit_for_bit_in_fresh_processes(tmp_path):
         outputs.append(_files(out))
     assert outputs[0] == outputs[1]
     assert json.loads(outputs[0]["degradation.json"])["onednn"] == "off"
+
+
+def test_strength_clean_is_matlab_bicubic_and_mild_is_recorded(tmp_path):
+    from keras_srfm.evaluation.protocol import mod_crop
+    from keras_srfm.imaging.imresize import imresize
+
+    hr = _hr_folder(tmp_path)
+    clean, mild = tmp_path / "clean", tmp_path / "mild"
+    assert cli.main(["degrade", "--hr-dir", str(hr), "--out", str(clean), "--strength", "clean", "--no-progress"]) == 0
+    for path in sorted(hr.iterdir()):
+        expected = imresize(mod_crop(np.asarray(Image.open(path).convert("RGB"))), scale=0.25)
+        np.testing.assert_array_equal(np.asarray(Image.open(clean / f"{path.stem}.png")), expected)
+    assert cli.main(["degrade", "--hr-dir", str(hr), "--out", str(mild), "--strength", "mild", "--no-progress"]) == 0
+    manifest = json.loads((mild / "degradation.json").read_text())
+    assert manifest["strength"] == "mild" and manifest["config"]["second_round_prob"] == 0.0
+
+
+def test_strength_clean_refuses_copies(tmp_path, capsys):
+    hr = _hr_folder(tmp_path)
+    out = tmp_path / "out"
+    code = cli.main(["degrade", "--hr-dir", str(hr), "--out", str(out), "--strength", "clean", "--copies", "2"])
+    assert code != 0 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--strength clean" in err[0]

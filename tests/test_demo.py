@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import cli, demo
-from keras_srfm.evaluation import degrade
-from keras_srfm.imresize import imresize, nearest
+from keras_srfm import cli
+from keras_srfm.evaluation import demo
+from keras_srfm.evaluation.protocol import degrade
+from keras_srfm.imaging.imresize import imresize, nearest
 
 SIZE = 96
 
@@ -72,7 +73,7 @@ def test_run_demo_uses_matlab_bicubic_protocol() -> None:
 def test_demo_writes_figure_and_prints_scores(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.inference.upscalers import load_upscaler
 
     out = tmp_path / "demo.png"
     code = cli.main(["demo", "--model", str(tiny_model), "--output", str(out), "--size", str(SIZE)])
@@ -124,10 +125,9 @@ def test_demo_errors_are_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    from keras_srfm import inference
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(inference, "EXPORTED_MODELS_DIR", tmp_path / "no_models")
+    monkeypatch.setenv("SRFM_MODELS_DIR", str(tmp_path / "no_models"))
     assert cli.main(["demo", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("srfm demo: error:") and message in err[0], err

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import cli, demo
-from keras_srfm.imresize import imresize
+from keras_srfm import cli
+from keras_srfm.evaluation import demo
+from keras_srfm.imaging.imresize import imresize
 
 SIZE = 96
 
@@ -55,7 +56,7 @@ def test_demo_real_command_with_a_model(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_real_with_the_shipped_models_explains_a_missing_srfm_real(tmp_path, capsys):
-    from keras_srfm.presets import list_models
+    from keras_srfm.inference.presets import list_models
 
     shipped = [m.name for m in list_models()]
     if not shipped:

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import cli, evaluation
-from keras_srfm.imresize import imresize, nearest
-from keras_srfm.metrics import psnr, rgb_to_gray, ssim, vif
+from keras_srfm import cli
+from keras_srfm.evaluation import protocol
+from keras_srfm.imaging.imresize import imresize, nearest
+from keras_srfm.metrics.fidelity import psnr, rgb_to_gray, ssim
+from keras_srfm.metrics.vif import vif
 
 # Bicubic x4 baseline, published (Table I) PSNR and the SSIM range of the benchmarks README.
 # Set14 with this protocol (LR rounded to uint8 RGB, gray `bridge` scored on its gray values)
@@ -38,7 +40,7 @@ def _smooth_image(seed: int, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _upscaler(spec: str):
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.inference.upscalers import load_upscaler
 
     return load_upscaler(spec)
 
@@ -109,8 +111,8 @@ def test_folder_run_writes_reports(hr_folder: Path, tmp_path: Path, capsys) -> N
 
 def test_protocol_by_hand(hr_folder: Path) -> None:
     # Recompute one colour and the gray image step by step with the public functions.
-    source = evaluation.folder_source(hr_folder)
-    result = evaluation.evaluate_source(_upscaler("bicubic"), source, progress=False)
+    source = protocol.folder_source(hr_folder)
+    result = protocol.evaluate_source(_upscaler("bicubic"), source, progress=False)
 
     hr = np.asarray(Image.open(hr_folder / "a.png"))[:64, :68]
     sr = imresize(imresize(hr, 1 / 4), 4)
@@ -140,7 +142,7 @@ def test_keras_generator_file(hr_folder: Path, tmp_path: Path) -> None:
 
 def test_nearest_matches_pixel_replication(hr_folder: Path) -> None:
     hr = np.asarray(Image.open(hr_folder / "b.png"))
-    scores, sr = evaluation.evaluate_image(_upscaler("nearest"), evaluation.EvalImage("b.png", hr))
+    scores, sr = protocol.evaluate_image(_upscaler("nearest"), protocol.EvalImage("b.png", hr))
     np.testing.assert_array_equal(sr, nearest(imresize(hr, 1 / 4), 4))
     assert scores["psnr"] == pytest.approx(psnr(hr, sr))
 
@@ -148,12 +150,12 @@ def test_nearest_matches_pixel_replication(hr_folder: Path) -> None:
 def test_tfds_dataset_matches_folder(shared_data: Path, tmp_path: Path) -> None:
     pytest.importorskip("tfds_builders")
     bench = shared_data / "benchmarks"
-    via_tfds = evaluation.tfds_source("Set5", str(tmp_path / "tfds"), str(bench / "Set5"))
-    via_folder = evaluation.folder_source(bench / "Set5" / "HR")
+    via_tfds = protocol.tfds_source("Set5", str(tmp_path / "tfds"), str(bench / "Set5"))
+    via_folder = protocol.folder_source(bench / "Set5" / "HR")
     assert (via_tfds.name, via_tfds.size) == ("Set5", 5)
     upscaler = _upscaler("bicubic")
-    a = evaluation.evaluate_source(upscaler, via_tfds, progress=False)
-    b = evaluation.evaluate_source(upscaler, via_folder, progress=False)
+    a = protocol.evaluate_source(upscaler, via_tfds, progress=False)
+    b = protocol.evaluate_source(upscaler, via_folder, progress=False)
     assert a.per_image.keys() == b.per_image.keys()
     for name in a.per_image:
         assert a.per_image[name] == pytest.approx(b.per_image[name], abs=1e-12)
@@ -163,15 +165,15 @@ def test_tfds_dataset_matches_folder(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_names_and_table() -> None:
-    assert evaluation.folder_display_name("/data/Set5/HR") == "Set5"
-    assert evaluation.folder_display_name("/data/my_images") == "my_images"
-    assert evaluation.unique_names(["Set5", "Set5", "B"]) == ["Set5", "Set5 (2)", "B"]
-    assert evaluation.tfds_name("Set14") == evaluation.tfds_name("srfm_set14") == "srfm_set14"
-    result = evaluation.DatasetResult(
+    assert protocol.folder_display_name("/data/Set5/HR") == "Set5"
+    assert protocol.folder_display_name("/data/my_images") == "my_images"
+    assert protocol.unique_names(["Set5", "Set5", "B"]) == ["Set5", "Set5 (2)", "B"]
+    assert protocol.tfds_name("Set14") == protocol.tfds_name("srfm_set14") == "srfm_set14"
+    result = protocol.DatasetResult(
         "Set5", {"x": {"psnr": 28.4165, "ssim": 0.81008, "vif": 0.4085}}
     )
     assert (
-        evaluation.markdown_table("bicubic", [result]).splitlines()[-1]
+        protocol.markdown_table("bicubic", [result]).splitlines()[-1]
         == "| Set5 | 28.42/0.810/0.408 |"
     )
 
@@ -241,8 +243,8 @@ def test_a_bad_image_is_named_and_the_others_are_kept(hr_folder: Path, tmp_path:
     for name in good:
         clean.mkdir(parents=True, exist_ok=True)
         (clean / name).write_bytes((hr_folder / name).read_bytes())
-    alone = evaluation.evaluate_source(
-        _upscaler("nearest"), evaluation.folder_source(clean), progress=False
+    alone = protocol.evaluate_source(
+        _upscaler("nearest"), protocol.folder_source(clean), progress=False
     )
     assert alone.per_image == document["per_image"]  # JSON keeps floats exactly
 
@@ -254,7 +256,7 @@ def test_unwritable_outputs_fail_before_the_evaluation(
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     ran = []
-    monkeypatch.setattr(evaluation, "evaluate_image", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(protocol, "evaluate_image", lambda *a, **k: ran.append(a))
     argv = ["evaluate", "--model", "nearest", "--hr-dir", str(hr_folder), "--no-progress"]
     assert cli.main([*argv, flag, str(blocker / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -272,11 +274,11 @@ def test_unwritable_outputs_fail_before_the_evaluation(
 def test_library_evaluation_is_strict_by_default(hr_folder: Path) -> None:
     """Without `on_failure`, a bad image raises (naming it) instead of shrinking the mean."""
     _write_png(hr_folder / "small.png", _smooth_image(3, (24, 24, 3)))
-    source = evaluation.folder_source(hr_folder)
+    source = protocol.folder_source(hr_folder)
     with pytest.raises(ValueError, match=r"^Tiny/small\.png: VIF needs at least"):
-        evaluation.evaluate_source(_upscaler("nearest"), source, progress=False)
+        protocol.evaluate_source(_upscaler("nearest"), source, progress=False)
     seen = []
-    result = evaluation.evaluate_source(
+    result = protocol.evaluate_source(
         _upscaler("nearest"), source, progress=False, on_failure=lambda *a: seen.append(a)
     )
     assert [a[:2] for a in seen] == [("Tiny", "small.png")]

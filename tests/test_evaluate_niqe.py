@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import cli, evaluation, metrics
-from keras_srfm.imresize import imresize
+from keras_srfm import cli
+from keras_srfm.evaluation import protocol
+from keras_srfm.imaging.imresize import imresize
+from keras_srfm.metrics import fidelity, niqe
 
 
 def _texture(seed: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -22,7 +24,7 @@ def _texture(seed: int, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @pytest.fixture()
-def niqe_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> metrics.NiqeParams:
+def niqe_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> niqe.NiqeParams:
     """A synthetic pristine model in a file named by SRFM_NIQE_PARAMS (no shared data needed)."""
     rng = np.random.default_rng(0)
     a = rng.normal(size=(36, 36))
@@ -35,8 +37,8 @@ def niqe_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> metrics.Niqe
         cov_pris_param=a @ a.T / 36,
         gaussian_window=np.outer(g, g) / np.outer(g, g).sum(),
     )
-    monkeypatch.setenv(metrics.NIQE_PARAMS_ENV, str(path))
-    return metrics.NiqeParams.from_npz(path)
+    monkeypatch.setenv(niqe.NIQE_PARAMS_ENV, str(path))
+    return niqe.NiqeParams.from_npz(path)
 
 
 @pytest.fixture()
@@ -50,7 +52,7 @@ def hr_folder(tmp_path: Path) -> Path:
 
 
 def test_niqe_in_table_json_and_csv(
-    hr_folder: Path, niqe_params: metrics.NiqeParams, tmp_path: Path, capsys
+    hr_folder: Path, niqe_params: niqe.NiqeParams, tmp_path: Path, capsys
 ) -> None:
     out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
     argv = ["evaluate", "--model", "bicubic", "--hr-dir", str(hr_folder), "--no-progress"]
@@ -67,16 +69,16 @@ def test_niqe_in_table_json_and_csv(
     hr = np.asarray(Image.open(hr_folder / "a.png"))
     sr = imresize(imresize(hr, 1 / 4), 4)
     assert tiny["per_image"]["a.png"] == {
-        "psnr": pytest.approx(metrics.psnr(hr, sr)),
-        "niqe": pytest.approx(metrics.niqe(sr, params=niqe_params)),
+        "psnr": pytest.approx(fidelity.psnr(hr, sr)),
+        "niqe": pytest.approx(niqe.niqe(sr, params=niqe_params)),
     }
     gray = np.asarray(Image.open(hr_folder / "gray.png"))[:, :208]
-    sr_gray = metrics.rgb_to_gray(imresize(imresize(np.dstack([gray] * 3), 1 / 4), 4))
+    sr_gray = fidelity.rgb_to_gray(imresize(imresize(np.dstack([gray] * 3), 1 / 4), 4))
     assert tiny["per_image"]["gray.png"]["niqe"] == pytest.approx(
-        metrics.niqe(sr_gray, params=niqe_params)
+        niqe.niqe(sr_gray, params=niqe_params)
     )
     assert tiny["hr"]["per_image"]["a.png"]["niqe"] == pytest.approx(
-        metrics.niqe(hr, params=niqe_params)
+        niqe.niqe(hr, params=niqe_params)
     )
     assert tiny["hr"]["mean"]["niqe"] == pytest.approx(
         np.mean([v["niqe"] for v in tiny["hr"]["per_image"].values()])
@@ -89,24 +91,24 @@ def test_niqe_in_table_json_and_csv(
 
 
 def test_default_metrics_unchanged(hr_folder: Path, tmp_path: Path) -> None:
-    source = evaluation.folder_source(hr_folder)
-    from keras_srfm.inference import load_upscaler
+    source = protocol.folder_source(hr_folder)
+    from keras_srfm.inference.upscalers import load_upscaler
 
-    result = evaluation.evaluate_source(load_upscaler("bicubic"), source, progress=False)
+    result = protocol.evaluate_source(load_upscaler("bicubic"), source, progress=False)
     assert result.metrics == ("psnr", "ssim", "vif") and not result.hr
-    assert "hr" not in result.to_dict() and "NIQE" not in evaluation.markdown_table("m", [result])
+    assert "hr" not in result.to_dict() and "NIQE" not in protocol.markdown_table("m", [result])
 
 
 def test_cli_default_is_the_library_default() -> None:
     from keras_srfm.commands import evaluate
 
-    assert evaluate.DEFAULT_METRICS == evaluation.DEFAULT_METRICS
+    assert evaluate.DEFAULT_METRICS == protocol.DEFAULT_METRICS
 
 
 def test_parse_metrics() -> None:
-    assert evaluation.parse_metrics("PSNR, niqe,psnr") == ("psnr", "niqe")
+    assert protocol.parse_metrics("PSNR, niqe,psnr") == ("psnr", "niqe")
     with pytest.raises(ValueError, match="lpips"):
-        evaluation.parse_metrics("psnr,lpips")
+        protocol.parse_metrics("psnr,lpips")
 
 
 @pytest.mark.parametrize("case", ["unknown", "no-params"])
@@ -116,7 +118,7 @@ def test_bad_niqe_runs_exit_2(
     out_json = tmp_path / "out.json"
     names = "psnr,nique" if case == "unknown" else "psnr,niqe"
     if case == "no-params":
-        monkeypatch.setenv(metrics.NIQE_PARAMS_ENV, str(tmp_path / "absent.npz"))
+        monkeypatch.setenv(niqe.NIQE_PARAMS_ENV, str(tmp_path / "absent.npz"))
     argv = ["evaluate", "--model", "bicubic", "--hr-dir", str(hr_folder), "--metrics", names]
     assert cli.main([*argv, "--json", str(out_json), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -126,7 +128,7 @@ def test_bad_niqe_runs_exit_2(
 
 
 def test_too_small_for_niqe_is_a_per_image_failure(
-    hr_folder: Path, niqe_params: metrics.NiqeParams, tmp_path: Path, capsys
+    hr_folder: Path, niqe_params: niqe.NiqeParams, tmp_path: Path, capsys
 ) -> None:
     Image.fromarray(_texture(3, (64, 64, 3))).save(hr_folder / "small.png")
     out_json = tmp_path / "out.json"
@@ -141,5 +143,5 @@ def test_too_small_for_niqe_is_a_per_image_failure(
 
 
 def test_metric_names_kept_when_every_image_fails() -> None:
-    result = evaluation.DatasetResult("S", {}, failed={"x.png": "too small"}, requested=("niqe",))
-    assert "(NIQE) | HR NIQE |" in evaluation.markdown_table("m", [result])
+    result = protocol.DatasetResult("S", {}, failed={"x.png": "too small"}, requested=("niqe",))
+    assert "(NIQE) | HR NIQE |" in protocol.markdown_table("m", [result])

@@ -19,7 +19,8 @@ from PIL import Image
 from keras_srfm.cli import main
 from keras_srfm.export import serving_client
 from keras_srfm.export.saved_model import DEFAULT_MAX_PIXELS, export_saved_model
-from keras_srfm.inference import KerasUpscaler, load_upscaler, to_uint8
+from keras_srfm.imaging.image_io import to_uint8
+from keras_srfm.inference.upscalers import KerasUpscaler, load_upscaler
 from keras_srfm.models.generator import build_generator
 
 

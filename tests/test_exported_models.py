@@ -51,7 +51,7 @@ def _image() -> np.ndarray:
 
 
 def test_default_model_is_shipped():
-    from keras_srfm.inference import default_model_path
+    from keras_srfm.inference.upscalers import default_model_path
 
     assert MODELS, "exported_models/ holds no model with a MODEL_CARD.md"
     name = (ROOT / "DEFAULT").read_text().strip()
@@ -62,8 +62,8 @@ def test_default_model_is_shipped():
 @pytest.mark.numeric
 @pytest.mark.parametrize("folder", MODELS, ids=[m.name for m in MODELS])
 def test_shipped_formats_agree(folder):
-    from keras_srfm.inference import load_upscaler
-    from keras_srfm.metrics import psnr
+    from keras_srfm.inference.upscalers import load_upscaler
+    from keras_srfm.metrics.fidelity import psnr
 
     keras_file = next(folder.glob("*.keras"))
     saved_model = folder / "1"
@@ -82,8 +82,8 @@ def test_shipped_formats_agree(folder):
 @pytest.mark.parametrize("folder", MODELS, ids=[m.name for m in MODELS])
 def test_card_set5_row_is_what_evaluate_gives(folder, shared_data):
     """The card's Set5 numbers (from evaluation.json) are reproduced by `srfm evaluate`'s code."""
-    from keras_srfm.evaluation import evaluate_source, folder_source
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.evaluation.protocol import evaluate_source, folder_source
+    from keras_srfm.inference.upscalers import load_upscaler
 
     saved = json.loads((folder / "evaluation.json").read_text())["datasets"]["Set5"]["mean"]
     result = evaluate_source(load_upscaler(next(folder.glob("*.keras"))),

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from keras_srfm import evaluation, formats, inference
 from keras_srfm.data import files
+from keras_srfm.evaluation import protocol
+from keras_srfm.imaging import formats, image_io
 from keras_srfm.mos import prepare
 
 
 def test_every_reader_uses_the_one_list():
-    assert evaluation.IMAGE_EXTENSIONS is formats.IMAGE_EXTENSIONS
-    assert inference.IMAGE_EXTENSIONS is formats.IMAGE_EXTENSIONS
+    assert protocol.IMAGE_EXTENSIONS is formats.IMAGE_EXTENSIONS
+    assert image_io.IMAGE_EXTENSIONS is formats.IMAGE_EXTENSIONS
     assert prepare.IMAGE_SUFFIXES is formats.IMAGE_EXTENSIONS
     # Training decodes in tf.data: the same list less what tf.io.decode_image cannot read.
     expected = tuple(e for e in formats.IMAGE_EXTENSIONS if e not in formats.TF_UNSUPPORTED)

@@ -1,4 +1,4 @@
-"""keras_srfm.image_io: EXIF orientation, 16-bit codecs, output sizes, scaled metadata."""
+"""keras_srfm.imaging.image_io: EXIF orientation, 16-bit codecs, output sizes, scaled metadata."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from keras_srfm import image_io
+from keras_srfm.imaging import image_io
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_srfm import imresize as imresize_module
-from keras_srfm.imresize import imresize, imresize_tf, nearest
+from keras_srfm.imaging import imresize as imresize_module
+from keras_srfm.imaging.imresize import imresize, imresize_tf, nearest
 
 # Kernel numerics: .ci/run also runs the tests that read real images (slow) with oneDNN off.
 pytestmark = pytest.mark.numeric

@@ -1,30 +1,23 @@
-"""keras_srfm.inference: tiling (exact crop-stitching), upscaler loading, image I/O."""
+"""keras_srfm.inference.upscalers: tiling (exact crop-stitching), upscaler loading, image I/O."""
 
 from __future__ import annotations
 
 import io
 import os
 import shutil
+import sys
 
 import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import inference
-from keras_srfm.imresize import imresize, nearest
-from keras_srfm.inference import (
-    ImageError,
-    KerasUpscaler,
-    load_upscaler,
-    read_image,
-    receptive_radius,
-    tile_spans,
-    tiled_apply,
-    to_uint8,
-    upscale_loaded,
-    write_image,
-)
+from keras_srfm.imaging import image_io
+from keras_srfm.imaging.image_io import ImageError, read_image, to_uint8, write_image
+from keras_srfm.imaging.imresize import imresize, nearest
+from keras_srfm.inference import upscalers
+from keras_srfm.inference.tiling import receptive_radius, tile_spans, tiled_apply
+from keras_srfm.inference.upscalers import KerasUpscaler, load_upscaler, upscale_loaded
 from keras_srfm.models.generator import build_generator
 
 
@@ -122,8 +115,8 @@ def test_keras_upscaler_float_path_keeps_float_precision(generator):
 def test_float_saved_model_keeps_float_precision(generator, tmp_path):
     """A plain `model.export` SavedModel (float32 signature) takes 16-bit input unrounded."""
     generator.export(str(tmp_path / "sm"), verbose=False)
-    upscaler = inference.load_upscaler(tmp_path / "sm", tile_size=0)
-    assert isinstance(upscaler, inference.SavedModelUpscaler) and upscaler.float_native
+    upscaler = upscalers.load_upscaler(tmp_path / "sm", tile_size=0)
+    assert isinstance(upscaler, upscalers.SavedModelUpscaler) and upscaler.float_native
     image = np.random.default_rng(6).random((9, 11, 3)).astype("float32")
     reference = np.clip(generator(image[None], training=False).numpy()[0], 0.0, 1.0)
     # Same graph: measured 0.0 here with oneDNN on and off (TF_ENABLE_ONEDNN_OPTS=1 / 0).
@@ -162,16 +155,28 @@ def test_load_upscaler_errors(tmp_path, monkeypatch):
     (tmp_path / "weights.h5").write_bytes(b"")
     with pytest.raises(ValueError, match="Received: .*weights.h5"):
         load_upscaler(tmp_path / "weights.h5")
-    monkeypatch.setattr(inference, "EXPORTED_MODELS_DIR", tmp_path / "exported_models")
+    monkeypatch.setenv("SRFM_MODELS_DIR", str(tmp_path / "exported_models"))
     with pytest.raises(FileNotFoundError, match="no model is shipped"):
         load_upscaler("default")
+
+
+def test_models_dir_is_read_when_a_model_loads_not_at_import(keras_file, tmp_path, monkeypatch):
+    """SRFM_MODELS_DIR set after `keras_srfm.inference.upscalers` was imported still counts
+    (it used to be read once, at import, so `load_upscaler` missed a later change)."""
+    assert "keras_srfm.inference.upscalers" in sys.modules  # imported at the top of this file
+    for name in ("first", "second"):
+        (tmp_path / name / f"{name}_model").mkdir(parents=True)
+        shutil.copy(keras_file, tmp_path / name / f"{name}_model" / f"{name}_model.keras")
+        monkeypatch.setenv("SRFM_MODELS_DIR", str(tmp_path / name))
+        assert upscalers.default_model_path().name == f"{name}_model.keras"
+        assert load_upscaler(f"{name}_model").name == f"{name}_model"
 
 
 def test_default_model_is_taken_from_exported_models(keras_file, tmp_path, monkeypatch):
     shipped = tmp_path / "exported_models"
     shipped.mkdir()
     shutil.copy(keras_file, shipped / "srfm.keras")
-    monkeypatch.setattr(inference, "EXPORTED_MODELS_DIR", shipped)
+    monkeypatch.setenv("SRFM_MODELS_DIR", str(shipped))
     assert load_upscaler("default").name == "srfm"
 
 
@@ -180,13 +185,13 @@ def test_default_marker_picks_the_named_model(keras_file, tmp_path, monkeypatch)
     for name in ("a_model", "b_model"):
         (shipped / name).mkdir(parents=True)
         shutil.copy(keras_file, shipped / name / f"{name}.keras")
-    monkeypatch.setattr(inference, "EXPORTED_MODELS_DIR", shipped)
-    assert inference.default_model_path().name == "a_model.keras"  # no marker: first found
+    monkeypatch.setenv("SRFM_MODELS_DIR", str(shipped))
+    assert upscalers.default_model_path().name == "a_model.keras"  # no marker: first found
     (shipped / "DEFAULT").write_text("b_model\n")
-    assert inference.default_model_path() == shipped / "b_model" / "b_model.keras"
+    assert upscalers.default_model_path() == shipped / "b_model" / "b_model.keras"
     (shipped / "DEFAULT").write_text("c_model\n")
     with pytest.raises(FileNotFoundError, match="holds no .keras model"):
-        inference.default_model_path()
+        upscalers.default_model_path()
 
 
 # === Image I/O ===
@@ -302,10 +307,10 @@ def test_remove_stale_parts_spares_live_writers_and_fresh_legacy_files(tmp_path)
     }
     for name in names:
         (tmp_path / name).write_bytes(b"x")
-    old = 2 * inference.LEGACY_PART_AGE_S
+    old = 2 * image_io.LEGACY_PART_AGE_S
     os.utime(tmp_path / ".c.png.k3j_9abc.part", (0, os.path.getmtime(tmp_path / "f.png") - old))
     os.utime(tmp_path / ".e.txt.k3j_9abc.part", (0, os.path.getmtime(tmp_path / "f.png") - old))
-    removed = inference.remove_stale_parts(tmp_path)
+    removed = image_io.remove_stale_parts(tmp_path)
     assert sorted(p.name for p in removed) == sorted(n for n, stale in names.items() if stale)
     assert sorted(os.listdir(tmp_path)) == sorted(n for n, stale in names.items() if not stale)
 
@@ -313,12 +318,12 @@ def test_remove_stale_parts_spares_live_writers_and_fresh_legacy_files(tmp_path)
 def test_upscale_loaded_reattaches_bicubic_alpha_and_keeps_gray():
     rgb, alpha = _image(5, 6), _image(5, 6, seed=4)[..., 0]
     upscaler = load_upscaler("nearest")
-    out = upscale_loaded(upscaler, inference.LoadedImage(rgb, alpha)).to_pil()
+    out = upscale_loaded(upscaler, image_io.LoadedImage(rgb, alpha)).to_pil()
     assert out.mode == "RGBA" and out.size == (24, 20)
     np.testing.assert_array_equal(np.asarray(out)[..., 3], imresize(alpha, scale=4))
     np.testing.assert_array_equal(np.asarray(out)[..., :3], nearest(rgb, 4))
     gray = np.repeat(rgb[..., :1], 3, axis=-1)
-    out = upscale_loaded(upscaler, inference.LoadedImage(gray, alpha, grayscale=True)).to_pil()
+    out = upscale_loaded(upscaler, image_io.LoadedImage(gray, alpha, grayscale=True)).to_pil()
     assert out.mode == "LA"
     np.testing.assert_array_equal(np.asarray(out)[..., 0], nearest(rgb[..., 0], 4))
 
@@ -353,7 +358,7 @@ def test_write_image_drops_alpha_for_jpeg(tmp_path):
 def test_expand_inputs(tmp_path):
     for name in ("b.png", "a.jpg", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
-    found = inference.expand_inputs(
+    found = image_io.expand_inputs(
         [str(tmp_path), str(tmp_path / "*.png"), "missing.png", str(tmp_path / "*.bmp")]
     )
     names = [(spec.split(os.sep)[-1], path is not None) for spec, path, _ in found]

@@ -55,7 +55,7 @@ def test_patch_pool_draws_the_same_batches_for_an_interval(image_folder):
 def test_patch_pool_reads_the_pairs_of_a_degrade_set_and_tensorflow_refuses_it(tmp_path):
     """A `srfm degrade --copies` folder (HR/ + LR/<stem>_<k>) gives its own LR copies, each with
     its HR; the tf.data path, which would take the LR files for HR images, refuses it."""
-    from keras_srfm import preflight
+    from keras_srfm.commands import train_checks
     from keras_srfm.config import DataConfig
     from keras_srfm.training.jax_run import PatchPool
 
@@ -72,9 +72,9 @@ def test_patch_pool_reads_the_pairs_of_a_degrade_set_and_tensorflow_refuses_it(t
     for (big, small), lr in zip(pool.images[0], lrs):
         np.testing.assert_array_equal(big, hr)
         np.testing.assert_array_equal(small, lr)  # the prepared copy, not a bicubic of the HR
-    preflight.check_data_quick([str(tmp_path / "set")], backend="jax")
-    with pytest.raises(preflight.PreflightError, match="train on its pairs with --backend jax"):
-        preflight.check_data_quick([str(tmp_path / "set")], backend="tensorflow")
+    train_checks.check_data_quick([str(tmp_path / "set")], backend="jax")
+    with pytest.raises(train_checks.PreflightError, match="train on its pairs with --backend jax"):
+        train_checks.check_data_quick([str(tmp_path / "set")], backend="tensorflow")
 
 
 def test_checkpoints_restore_the_newest_readable(tmp_path):
@@ -154,7 +154,7 @@ def test_killed_jax_run_resumes_and_writes_a_tensorflow_loadable_generator(tmp_p
 
 
 def test_bench_is_the_srfm_evaluate_protocol(tmp_path, image_folder):
-    """`_Bench` scores through `keras_srfm.evaluation.curve_psnr`: with a forward pass that is
+    """`_Bench` scores through `keras_srfm.evaluation.protocol.curve_psnr`: with a forward pass that is
     pixel replication, its value is exactly `srfm evaluate --model nearest` on the folder."""
     from keras_srfm import cli
     from keras_srfm.training.jax_run import _Bench

@@ -7,7 +7,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from keras_srfm import losses  # noqa: E402
+from keras_srfm.training import losses  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
@@ -79,3 +79,27 @@ def test_reweighed_gradient_is_weight_times_layer_gradient():
 def test_calibration_scales_bring_layers_to_one():
     layer = tf.constant([1e-4, 3.0, 250.0])
     np.testing.assert_allclose((losses.calibration_scales(layer) * layer).numpy(), 1.0, rtol=1e-6)
+
+
+def test_vgg_loss_hr_energy_is_the_relative_feature_error():
+    hr = RNG.random((2, 3, 3, 4)).astype("float32") * 1e3  # raw VGG features are large
+    sr = hr * 1.1  # 10 % too strong everywhere
+    raw = losses.vgg_loss(hr, sr).numpy()
+    np.testing.assert_allclose(raw, ((sr - hr) ** 2).mean(axis=(1, 2, 3)), rtol=1e-5)
+    balanced = losses.vgg_loss(hr, sr, normalise="hr_energy").numpy()
+    np.testing.assert_allclose(balanced, [0.01, 0.01], rtol=1e-4)  # (0.1 h)^2 / h^2
+    # The balanced loss does not depend on the features' scale (the layer), the raw one does.
+    np.testing.assert_allclose(losses.vgg_loss(hr * 50, sr * 50, normalise="hr_energy").numpy(), balanced, rtol=1e-4)
+    with pytest.raises(ValueError, match="normalise must be"):
+        losses.vgg_loss(hr, sr, normalise="l1")
+
+
+def test_vgg_loss_hr_energy_gradient_reaches_sr_only():
+    hr = tf.constant(RNG.random((1, 2, 2, 3)).astype("float32"))
+    sr = tf.Variable(RNG.random((1, 2, 2, 3)).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(hr)
+        loss = tf.reduce_sum(losses.vgg_loss(hr, sr, normalise="hr_energy"))
+    assert tape.gradient(loss, hr) is None  # the target and its energy are constants
+    expected = 2 * (sr.numpy() - hr.numpy()) / sr.numpy().size / np.mean(hr.numpy() ** 2)
+    np.testing.assert_allclose(tape.gradient(loss, sr).numpy(), expected, rtol=1e-4)

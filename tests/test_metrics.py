@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm.imresize import imresize
-from keras_srfm.metrics import psnr, rgb_to_gray, rgb_to_y, ssim, vif
+from keras_srfm.imaging.imresize import imresize
+from keras_srfm.metrics.fidelity import psnr, rgb_to_gray, rgb_to_y, ssim
+from keras_srfm.metrics.vif import vif
 
 sewar_full_ref = pytest.importorskip("sewar.full_ref", reason="sewar is the VIF-P/SSIM reference")
 Filter = pytest.importorskip("sewar.utils").Filter

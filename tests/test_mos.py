@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from keras_srfm import cli
-from keras_srfm.imresize import imresize, nearest
+from keras_srfm.imaging.imresize import imresize, nearest
 from keras_srfm.mos.db import (
     AlreadyRatedError,
     NotShownError,
@@ -551,8 +551,8 @@ def test_every_study_file_is_checked_before_serving(study_dir: Path, damage: str
 
 
 def test_prepare_cli_with_a_keras_generator_file(tmp_path: Path) -> None:
-    """`--models NAME=PATH` goes through keras_srfm.inference.load_upscaler."""
-    pytest.importorskip("keras_srfm.inference")
+    """`--models NAME=PATH` goes through keras_srfm.inference.upscalers.load_upscaler."""
+    pytest.importorskip("keras_srfm.inference.upscalers")
     from keras_srfm.models.generator import build_generator
 
     model_path = tmp_path / "tiny.keras"

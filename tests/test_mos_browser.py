@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from keras_srfm.imresize import nearest
+from keras_srfm.imaging.imresize import nearest
 from keras_srfm.mos.prepare import prepare_study
 from keras_srfm.mos.report import write_report
 from keras_srfm.mos.study import load_study

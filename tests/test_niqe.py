@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import metrics
-from keras_srfm.imresize import imresize
-from keras_srfm.metrics import NiqeParams, niqe
+from keras_srfm.imaging.imresize import imresize
+from keras_srfm.metrics import fidelity
+from keras_srfm.metrics import niqe as niqe_metric
+from keras_srfm.metrics.niqe import NiqeParams, niqe
 
 # MATLAB R2021a on the NIQE release: 5.72957338 (../shared/metrics/README.md).
 BABOON_MATLAB = 5.72957338
@@ -21,11 +22,11 @@ BABOON_MATLAB = 5.72957338
 
 @pytest.fixture(scope="module")
 def pristine() -> NiqeParams:
-    path = metrics.niqe_params_path()
+    path = niqe_metric.niqe_params_path()
     if not path.is_file():
         pytest.skip(
             f"NIQE parameters not found at {path} (set SRFM_DATA_DIR to the shared data, or "
-            f"{metrics.NIQE_PARAMS_ENV} to niqe_pris_params.npz)"
+            f"{niqe_metric.NIQE_PARAMS_ENV} to niqe_pris_params.npz)"
         )
     return NiqeParams.from_npz(path)
 
@@ -154,14 +155,14 @@ def test_y_and_gray_channels() -> None:
     params = _synthetic_params()
     rgb = np.stack([_texture((200, 200), s) for s in range(3)], axis=-1)
     assert niqe(rgb, shave=0, params=params) == pytest.approx(
-        _loop_niqe(metrics.rgb_to_y(rgb), params), rel=1e-9
+        _loop_niqe(fidelity.rgb_to_y(rgb), params), rel=1e-9
     )
     assert niqe(rgb, shave=0, y_channel=False, params=params) == pytest.approx(
-        _loop_niqe(metrics.rgb_to_gray(rgb), params), rel=1e-9
+        _loop_niqe(fidelity.rgb_to_gray(rgb), params), rel=1e-9
     )
     # The shave is taken before the block grid: 4 pixels off each border.
     assert niqe(rgb, shave=4, params=params) == pytest.approx(
-        _loop_niqe(metrics.rgb_to_y(rgb)[4:-4, 4:-4], params), rel=1e-9
+        _loop_niqe(fidelity.rgb_to_y(rgb)[4:-4, 4:-4], params), rel=1e-9
     )
 
 
@@ -177,7 +178,7 @@ def _aggd_quantiles(beta_left: float, beta_right: float, n: int = 200_000) -> np
 
 
 def test_aggd_recovers_known_parameters() -> None:
-    alpha, left, right = metrics._aggd(
+    alpha, left, right = niqe_metric._aggd(
         np.stack([_aggd_quantiles(0.5, 2.0), _aggd_quantiles(1.0, 1.0)])
     )
     # Measured: alpha 1.000 (grid step 0.001), scales within 3e-5 of the truth (quantile sample).
@@ -187,7 +188,7 @@ def test_aggd_recovers_known_parameters() -> None:
 
 
 def test_aggd_one_sided_block_is_nan_like_matlab() -> None:
-    alpha, left, right = metrics._aggd(np.abs(np.linspace(-1, 1, 100))[None])
+    alpha, left, right = niqe_metric._aggd(np.abs(np.linspace(-1, 1, 100))[None])
     assert math.isnan(left[0]) and right[0] > 0
     assert alpha[0] == pytest.approx(0.2)  # MATLAB's min over NaNs picks the first grid value
 
@@ -196,7 +197,7 @@ def test_flat_region_has_zero_mscn() -> None:
     params = _synthetic_params()
     image = np.full((40, 40), 117.0)
     image[:, 30:] = 30.0
-    mscn = metrics._mscn(image, params.window)
+    mscn = niqe_metric._mscn(image, params.window)
     assert np.all(mscn[:, :25] == 0.0)  # exactly, not 1e-14 (the AGGD fits split by sign)
     assert np.all(mscn[:, 27:30] != 0.0)
 
@@ -209,20 +210,20 @@ def test_separable_filter_matches_2d() -> None:
         params.window[i, j] * pad[i : i + 30, j : j + 41] for i in range(7) for j in range(7)
     )
     np.testing.assert_allclose(
-        metrics._filter_replicate(image, params.window), expected, atol=1e-13
+        niqe_metric._filter_replicate(image, params.window), expected, atol=1e-13
     )
     non_separable = params.window + np.eye(7) * 1e-3
     expected = sum(
         non_separable[i, j] * pad[i : i + 30, j : j + 41] for i in range(7) for j in range(7)
     )
     np.testing.assert_allclose(
-        metrics._filter_replicate(image, non_separable), expected, atol=1e-13
+        niqe_metric._filter_replicate(image, non_separable), expected, atol=1e-13
     )
 
 
 def test_matlab_pinv_on_singular_matrix() -> None:
     a = np.diag([4.0, 2.0, 0.0])
-    np.testing.assert_allclose(metrics._pinv(a), np.diag([0.25, 0.5, 0.0]))
+    np.testing.assert_allclose(niqe_metric._pinv(a), np.diag([0.25, 0.5, 0.0]))
 
 
 # === Errors and the parameter file ===
@@ -240,34 +241,34 @@ def test_bad_inputs() -> None:
 
 def test_missing_params_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     missing = tmp_path / "nope.npz"
-    monkeypatch.setenv(metrics.NIQE_PARAMS_ENV, str(missing))
-    assert metrics.niqe_params_path() == missing
+    monkeypatch.setenv(niqe_metric.NIQE_PARAMS_ENV, str(missing))
+    assert niqe_metric.niqe_params_path() == missing
     with pytest.raises(FileNotFoundError) as err:
         niqe(_texture((200, 200)))
     message = str(err.value)
     assert "\n" not in message and str(missing) in message
-    assert metrics.NIQE_PARAMS_ENV in message and metrics.NIQE_PARAMS_URL in message
+    assert niqe_metric.NIQE_PARAMS_ENV in message and niqe_metric.NIQE_PARAMS_URL in message
 
 
 def test_default_params_path_follows_data_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv(metrics.NIQE_PARAMS_ENV, raising=False)
+    monkeypatch.delenv(niqe_metric.NIQE_PARAMS_ENV, raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("SRFM_DATA_DIR", str(tmp_path / "shared" / "data"))
-    assert metrics.niqe_params_path() == tmp_path / "shared" / "metrics" / "niqe_pris_params.npz"
+    assert niqe_metric.niqe_params_path() == tmp_path / "shared" / "metrics" / "niqe_pris_params.npz"
     # Absent there, a copy in the Keras cache (download_niqe_params) is used.
     cached = tmp_path / "keras" / "datasets" / "niqe_pris_params.npz"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"")
-    assert metrics.niqe_params_path() == cached
+    assert niqe_metric.niqe_params_path() == cached
 
 
 def test_params_file_checked(tmp_path: Path, pristine: NiqeParams) -> None:
     import hashlib
 
-    digest = hashlib.sha256(metrics.niqe_params_path().read_bytes()).hexdigest()
-    assert digest == metrics.NIQE_PARAMS_SHA256  # what download_niqe_params checks
+    digest = hashlib.sha256(niqe_metric.niqe_params_path().read_bytes()).hexdigest()
+    assert digest == niqe_metric.NIQE_PARAMS_SHA256  # what download_niqe_params checks
     bad = tmp_path / "bad.npz"
     np.savez(bad, mu_pris_param=np.zeros((1, 36)))
     with pytest.raises(ValueError, match="not a NIQE parameter file"):

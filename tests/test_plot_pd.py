@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from keras_srfm import blend, cli, evaluation, pd_plane
+from keras_srfm import cli
+from keras_srfm.evaluation import pd_plane, protocol
+from keras_srfm.imaging import atomic
+from keras_srfm.inference import blend
 
 
 def _evaluation_file(
     folder: Path, model: str, psnr: float, niqe: float, hr: float = 3.1, name: str = "BSD100"
 ) -> Path:
-    result = evaluation.DatasetResult(
+    result = protocol.DatasetResult(
         name,
         {
             "a.png": {"psnr": psnr - 1, "niqe": niqe + 0.5},
@@ -23,7 +26,7 @@ def _evaluation_file(
         {"a.png": {"niqe": hr}, "b.png": {"niqe": hr}},
     )
     path = folder / f"{model}.json"
-    evaluation.write_json(path, evaluation.results_json(model, [result]))
+    atomic.write_json(path, protocol.results_json(model, [result]))
     return path
 
 
@@ -113,9 +116,9 @@ def test_cli_errors_are_one_line(
     if case == "dataset":
         argv += ["--dataset", "Set5"]
     elif case == "no-niqe":
-        result = evaluation.DatasetResult("BSD100", {"a.png": {"psnr": 25.0, "ssim": 0.7}})
+        result = protocol.DatasetResult("BSD100", {"a.png": {"psnr": 25.0, "ssim": 0.7}})
         old = tmp_path / "old.json"
-        evaluation.write_json(old, evaluation.results_json("old", [result]))
+        atomic.write_json(old, protocol.results_json("old", [result]))
         argv.insert(1, str(old))
     elif case == "hr":
         argv.insert(1, str(_evaluation_file(tmp_path, "other", 26.0, 6.0, hr=3.5)))

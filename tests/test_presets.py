@@ -1,4 +1,4 @@
-"""Shipped models by name (keras_srfm.presets), `load_generator`, and `import keras_srfm` registering."""
+"""Shipped models by name (keras_srfm.inference.presets), `load_generator`, and `import keras_srfm` registering."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_srfm import cli, presets
+from keras_srfm import cli
+from keras_srfm.inference import presets
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +37,6 @@ def shipped(tmp_path: Path, tiny_keras: Path, monkeypatch: pytest.MonkeyPatch) -
     (root / "notes").mkdir()  # no notes/notes.keras: not a model
     (root / "DEFAULT").write_text("srfm_b\n")
     monkeypatch.setenv(presets.MODELS_DIR_ENV, str(root))
-    from keras_srfm import inference
-
-    monkeypatch.setattr(inference, "EXPORTED_MODELS_DIR", root)  # read once, at its import
     return root
 
 

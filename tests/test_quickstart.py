@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from keras_srfm import cli, demo
+from keras_srfm import cli
+from keras_srfm.evaluation import demo
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = (ROOT / "docs" / "quickstart.md", ROOT / "README.md")

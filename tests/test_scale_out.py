@@ -8,14 +8,15 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, TrainConfig  # noqa: E402
-from keras_srfm.training import loss_config_for  # noqa: E402
-from keras_srfm.training.runner import (  # noqa: E402
-    RunConfig,
-    build_training_model,
-    export_generator,
-    set_precision,
+from keras_srfm.config import (  # noqa: E402
+    DataConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    TrainConfig,
+    loss_config_for,  # noqa: E402
 )
+from keras_srfm.training.run_setup import RunConfig  # noqa: E402
+from keras_srfm.training.runner import build_training_model, export_generator, set_precision  # noqa: E402
 
 
 def tiny_run(variant: str = "pcsa", **train: object) -> RunConfig:

@@ -252,7 +252,7 @@ def test_benchmarks_from_shared_data(name, folder, count, shared_data, tmp_path)
 
 
 def test_generated_lr_matches_matlab_files(shared_data, tmp_path):
-    """Set5 from HR only: LR made by keras_srfm.imresize equals the MATLAB LR_bicubic files."""
+    """Set5 from HR only: LR made by keras_srfm.imaging.imresize equals the MATLAB LR_bicubic files."""
     manual = tmp_path / "manual" / "HR"
     manual.mkdir(parents=True)
     for path in (shared_data / "benchmarks/Set5/HR").glob("*.png"):

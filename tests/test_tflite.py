@@ -11,7 +11,7 @@ import pytest
 
 from keras_srfm.cli import main
 from keras_srfm.export.tflite import convert_to_tflite, tflite_ops, tflite_receptive_radius
-from keras_srfm.inference import KerasUpscaler, load_upscaler
+from keras_srfm.inference.upscalers import KerasUpscaler, load_upscaler
 from keras_srfm.models.generator import build_generator
 
 Interpreter = pytest.importorskip(

@@ -319,7 +319,7 @@ def test_kill_between_csv_row_and_checkpoint_loses_no_row(tmp_path, image_folder
 
 def test_resumed_stream_does_not_replay_the_first_patches(image_folder):
     from keras_srfm.config import DataConfig
-    from keras_srfm.data import make_train_dataset
+    from keras_srfm.data.pipeline import make_train_dataset
 
     config = DataConfig(sources=(str(image_folder),), batch_size=2, patches_per_image=2, lr_patch=4)
 
@@ -334,15 +334,15 @@ def test_resumed_stream_does_not_replay_the_first_patches(image_folder):
 
 
 def test_run_training_reseeds_the_stream_at_the_resumed_step(trained, image_folder, monkeypatch):
-    import keras_srfm.data
+    from keras_srfm.data import pipeline
 
     seen = []
-    real = keras_srfm.data.make_train_dataset
+    real = pipeline.make_train_dataset
 
     def spy(config, **kwargs):
         seen.append(kwargs.get("start_step", 0))
         return real(config, **kwargs)
 
-    monkeypatch.setattr(keras_srfm.data, "make_train_dataset", spy)
+    monkeypatch.setattr(pipeline, "make_train_dataset", spy)
     assert train_in_process(trained, image_folder, steps=5) == 0
     assert seen == [4]

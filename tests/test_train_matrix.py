@@ -105,7 +105,7 @@ def history_steps(run_dir: Path) -> list[int]:
 
 def check_generator(path: Path) -> list[np.ndarray]:
     """Loads under safe_mode, computes in float32 and upscales an image; returns the weights."""
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.inference.upscalers import load_upscaler
 
     model = keras.saving.load_model(path, safe_mode=True, compile=False)
     assert model.compute_dtype == "float32", model.dtype_policy

@@ -9,7 +9,7 @@ import pytest
 
 from keras_srfm.cli import build_parser
 from keras_srfm.commands.train import configs_from_args
-from keras_srfm.config import VARIANTS, DiscriminatorConfig, LossConfig, TrainConfig
+from keras_srfm.config import VARIANTS, DataConfig, DiscriminatorConfig, LossConfig, TrainConfig
 
 
 def _train_action(dest: str) -> argparse.Action:
@@ -49,3 +49,38 @@ def test_restricted_fields_refuse_other_values_in_one_line():
         LossConfig.from_dict({"content_mode": "mine"})
     with pytest.raises(ValueError, match="no restricted field"):
         LossConfig.choices("lambda_adv")
+
+
+def test_vgg_normalise_and_ladder_reach_the_configs():
+    args = build_parser().parse_args([
+        "train", "--run-dir", "r", "--variant", "pcsva", "--vgg-normalise", "hr_energy",
+        "--degradation", "ladder", "--ladder", "0.1", "0.2", "0.3", "0.4",
+    ])  # fmt: skip
+    configs = configs_from_args(args)
+    assert configs["loss"].vgg_normalise == "hr_energy"
+    assert configs["data"].degradation == "ladder" and configs["data"].ladder == (0.1, 0.2, 0.3, 0.4)
+    assert _train_action("vgg_normalise").choices == LossConfig.choices("vgg_normalise")
+    assert _train_action("degradation").choices == DataConfig.choices("degradation")
+    default = configs_from_args(build_parser().parse_args(["train", "--run-dir", "r"]))
+    assert default["loss"].vgg_normalise == "none" and default["data"].degradation == "bicubic"
+
+
+def test_runs_saved_before_the_new_fields_still_resume(tmp_path):
+    import json
+
+    from keras_srfm.training.run_setup import check_resume_config
+
+    args = build_parser().parse_args(["train", "--run-dir", "r", "--degradation", "realistic"])
+    from keras_srfm.training.run_setup import RunConfig
+
+    run = RunConfig(**configs_from_args(args))
+    saved = json.loads(json.dumps(run.to_dict()))
+    del saved["loss"]["vgg_normalise"]  # as a config.json written before these fields
+    for key in ("blur_prob", "noise_prob", "jpeg_prob", "second_round_prob", "noise_prob2"):
+        del saved["data"]["realistic"][key]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert check_resume_config(tmp_path, run) == []
+    saved["data"]["realistic"]["noise_range"] = [1.0, 2.0]  # a real difference is still refused
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="data.realistic"):
+        check_resume_config(tmp_path, run)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import cli, preflight
+from keras_srfm import cli
+from keras_srfm.commands import train_checks
 
 TINY = ["--blocks", "2", "--filters", "8", "--steps", "2"]
 
@@ -30,9 +31,9 @@ def images(tmp_path: Path) -> Path:
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No network, and an empty Keras cache (no VGG19 weights)."""
-    monkeypatch.setattr(preflight, "reachable", lambda host, *a, **k: False)
+    monkeypatch.setattr(train_checks, "reachable", lambda host, *a, **k: False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setattr(preflight, "_keras_cache_dirs", lambda: [tmp_path / "keras_home" / "models"])
+    monkeypatch.setattr(train_checks, "_keras_cache_dirs", lambda: [tmp_path / "keras_home" / "models"])
 
 
 def _snapshot(folder: Path) -> dict[str, bytes] | None:

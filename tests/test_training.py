@@ -17,10 +17,9 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from keras_srfm import SRFM, VARIANTS, build_discriminator, build_generator  # noqa: E402
-from keras_srfm import losses as L  # noqa: E402
-from keras_srfm.config import TrainConfig  # noqa: E402
+from keras_srfm.config import TrainConfig, loss_config_for  # noqa: E402
 from keras_srfm.models.vgg import build_vgg_features  # noqa: E402
-from keras_srfm.training import loss_config_for  # noqa: E402
+from keras_srfm.training import losses as L  # noqa: E402
 from keras_srfm.training.runner import checkpoint_for  # noqa: E402
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -178,8 +177,8 @@ def test_killed_training_process_resumes(tmp_path):
 
 @pytest.mark.numeric  # slow: real images (tests/conftest.py)
 def test_benchmark_psnr_callback_writes_curve(shared_data, tmp_path):
-    from keras_srfm import evaluation
-    from keras_srfm.inference import KerasUpscaler
+    from keras_srfm.evaluation import protocol
+    from keras_srfm.inference.upscalers import KerasUpscaler
     from keras_srfm.training.callbacks import BenchmarkPSNR
 
     model = tiny_model("p")
@@ -196,8 +195,8 @@ def test_benchmark_psnr_callback_writes_curve(shared_data, tmp_path):
     assert (tmp_path / "curve.png").stat().st_size > 1000
     # The value is the Table I protocol of `srfm evaluate` on the generator (images decoded once).
     assert [image.name for image in callback.images] == sorted(p.name for p in (shared_data / "benchmarks/Set5/HR").iterdir())
-    source = evaluation.folder_source(shared_data / "benchmarks/Set5/HR")
-    result = evaluation.evaluate_source(KerasUpscaler(model.generator), source, progress=False, metrics=("psnr",))
+    source = protocol.folder_source(shared_data / "benchmarks/Set5/HR")
+    result = protocol.evaluate_source(KerasUpscaler(model.generator), source, progress=False, metrics=("psnr",))
     assert logs["bench_psnr"] == result.mean["psnr"]
 
 
@@ -244,7 +243,7 @@ def test_benchmark_psnr_needs_an_image(tmp_path):
 
 
 def test_learning_rate_schedule_decays_from_decay_start():
-    from keras_srfm.training.runner import learning_rate_schedule
+    from keras_srfm.training.schedules import learning_rate_schedule
 
     train = TrainConfig(steps=1000, decay_every=300, decay_factor=0.5, decay_start=100)
     schedule = learning_rate_schedule(1e-4, train)
@@ -257,7 +256,7 @@ def test_learning_rate_schedule_decays_from_decay_start():
 
 
 def test_learning_rate_schedule_decays_at_given_steps():
-    from keras_srfm.training.runner import learning_rate_schedule
+    from keras_srfm.training.schedules import learning_rate_schedule
 
     # decay_at replaces decay_every / decay_start (the uneven milestones of the shipped GPU phases).
     train = TrainConfig(steps=1000, decay_every=300, decay_factor=0.5, decay_at=(400, 900))
@@ -271,8 +270,7 @@ def test_learning_rate_schedule_decays_at_given_steps():
 
 
 def test_learning_rate_schedule_warms_up_then_decays():
-    from keras_srfm.training.runner import learning_rate_schedule
-    from keras_srfm.training.schedules import LinearWarmup
+    from keras_srfm.training.schedules import LinearWarmup, learning_rate_schedule
 
     train = TrainConfig(steps=1000, decay_every=300, decay_factor=0.5, decay_start=100, warmup_steps=100)
     schedule = learning_rate_schedule(1e-4, train)

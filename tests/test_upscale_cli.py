@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_srfm import inference
 from keras_srfm.cli import main
+from keras_srfm.inference import upscalers
 from keras_srfm.models.generator import build_generator
 
 
@@ -57,7 +57,7 @@ def test_folder_all_good(capsys, images, tmp_path, model_file):
     }
     assert Image.open(out / "rgb_x4.png").size == (164, 120)
     # The file holds what the Python API returns.
-    expected = inference.load_upscaler(model_file, tile_size=0)(
+    expected = upscalers.load_upscaler(model_file, tile_size=0)(
         np.asarray(Image.open(images / "rgb.png"))
     )
     written = np.asarray(Image.open(out / "rgb_x4.png"))
@@ -118,7 +118,7 @@ def test_unwritable_output_dir_is_one_line_error(capsys, images, tmp_path):
 
 
 def test_missing_default_model_is_one_line_error(capsys, images, tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "EXPORTED_MODELS_DIR", tmp_path / "exported_models")
+    monkeypatch.setenv("SRFM_MODELS_DIR", str(tmp_path / "exported_models"))
     status, err = _upscale(capsys, str(images), "-o", str(tmp_path / "out"))
     assert status == 2
     assert err.startswith("srfm upscale: error: no model is shipped") and err.count("\n") == 1
@@ -206,7 +206,7 @@ def test_16_bit_input_runs_the_keras_model_in_float(capsys, tmp_path, model_file
     status, err = _upscale(capsys, str(src), "-o", str(tmp_path / "out"), "--model", model_file)
     assert status == 0 and "8-bit" not in err, err
     written = tf.io.decode_png((tmp_path / "out" / "deep_x4.png").read_bytes(), dtype=tf.uint16)
-    upscaler = inference.load_upscaler(model_file)
+    upscaler = upscalers.load_upscaler(model_file)
     expected = upscaler.upscale_float(values / 65535.0).astype(np.float64)
     np.testing.assert_array_equal(written.numpy(), np.rint(expected * 65535))
     assert written.numpy().max() > 255

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from keras_srfm.cli import main
-from keras_srfm.imresize import imresize, nearest
+from keras_srfm.imaging.imresize import imresize, nearest
 
 EXIF_IFD, DATE_TIME_ORIGINAL, PIXEL_X = 0x8769, 0x9003, 0xA002
 MAKE, ORIENTATION = 0x010F, 0x0112
@@ -193,7 +193,7 @@ def _deep(photo: np.ndarray) -> np.ndarray:
 def test_16_bit_png_and_tiff_stay_16_bit(capsys, photo, tmp_path):
     import tensorflow as tf
 
-    from keras_srfm.image_io import encode_tiff16
+    from keras_srfm.imaging.image_io import encode_tiff16
 
     deep = _deep(photo)
     (tmp_path / "in").mkdir()

@@ -11,7 +11,7 @@ Every builder yields the same features (`hr`, `lr`, `filename`, `lr_source`,
 HR follows benchmark convention: mod-cropped to a multiple of the scale, grayscale made
 3-channel, original size recorded. LR images shipped with the source are used when present
 (bicubic only; "unknown"/"mild"/... degradations are ignored); otherwise LR is made from
-the mod-cropped HR with `keras_srfm.imresize.imresize` (MATLAB bicubic, uint8, as the
+the mod-cropped HR with `keras_srfm.imaging.imresize.imresize` (MATLAB bicubic, uint8, as the
 official DIV2K/benchmark LR were made). Each example says which in `lr_source`.
 """
 
@@ -190,13 +190,13 @@ def mod_crop(image: np.ndarray, scale: int) -> np.ndarray:
 
 def bicubic_downscale(hr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB `imresize(hr, 1/scale, 'bicubic')` on uint8 (per-pass rounding)."""
-    from keras_srfm.imresize import imresize  # the only package import builders may use
+    from keras_srfm.imaging.imresize import imresize  # the only package import builders may use
 
     lr = imresize(hr, scale=1.0 / scale)
     expected = (hr.shape[0] // scale, hr.shape[1] // scale)
     if lr.shape[:2] != expected or lr.dtype != np.uint8:
         raise RuntimeError(
-            f"keras_srfm.imresize returned {lr.dtype} {lr.shape}, expected uint8 {expected}"
+            f"keras_srfm.imaging.imresize returned {lr.dtype} {lr.shape}, expected uint8 {expected}"
         )
     return lr
 
@@ -237,7 +237,7 @@ class SRBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     "hr": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
                     "lr": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
                     "filename": tfds.features.Text(),
-                    # "provided" (shipped with the source) or "generated" (keras_srfm.imresize).
+                    # "provided" (shipped with the source) or "generated" (keras_srfm.imaging.imresize).
                     "lr_source": tfds.features.Text(),
                     # (height, width) and channel count of the HR file before mod-crop / RGB.
                     "original_size": tfds.features.Tensor(shape=(2,), dtype=np.int32),
@@ -304,7 +304,7 @@ class SRBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             provided = sum(p.lr is not None for p in items)
             logging.info(
                 "%s/%s %s: %d images from %s; LR x%d: %d provided, %d generated with "
-                "keras_srfm.imresize (MATLAB bicubic)",
+                "keras_srfm.imaging.imresize (MATLAB bicubic)",
                 self.name, self.builder_config.name, split, len(items), origin,
                 self.scale, provided, len(items) - provided,
             )  # fmt: skip
@@ -368,5 +368,5 @@ Put into `manual_dir` any one of:
   * the SelfExSR pack (https://github.com/jbhuang0604/SelfExSR, `SelfExSR-master.zip` or
     its `data/{folder}/image_SRF_4/*_SRF_4_{{HR,LR}}.png`);
   * or only the HR images at any depth, e.g. `<manual_dir>/HR/{example}.png` (or
-    `<manual_dir>/{folder}/HR/...`); LR is then made with keras_srfm.imresize (MATLAB bicubic).
+    `<manual_dir>/{folder}/HR/...`); LR is then made with keras_srfm.imaging.imresize (MATLAB bicubic).
 """

@@ -8,8 +8,8 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from keras_srfm.bench import DEFAULT_VARIANTS, VARIANTS
     from keras_srfm.config import VARIANTS as VARIANTS_TRAIN
+    from keras_srfm.inference.bench import DEFAULT_VARIANTS, VARIANTS
 
     p = subparsers.add_parser(
         "bench",
@@ -66,9 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.train:
         return run_train(args)
-    from keras_srfm import bench
-    from keras_srfm.atomic import write_json
-    from keras_srfm.presets import resolve_model
+    from keras_srfm.imaging.atomic import write_json
+    from keras_srfm.inference import bench
+    from keras_srfm.inference.presets import resolve_model
 
     # Every input is checked before anything is built or written.
     if args.size < 8 or args.repeats < 1:
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """`srfm bench --train`: the table, the fastest setting, and the cache entry."""
-    from keras_srfm.atomic import write_json
+    from keras_srfm.imaging.atomic import write_json
     from keras_srfm.training import precision, step_bench
 
     sizes = (args.blocks, args.filters, args.batch_size, args.lr_patch, args.repeats)

@@ -56,24 +56,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from keras_srfm import blend, evaluation
-    from keras_srfm.atomic import write_json
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
+    from keras_srfm.evaluation import protocol
+    from keras_srfm.imaging.atomic import write_json
+    from keras_srfm.inference import blend
 
     if not args.json:
         raise CommandError("--sweep needs --json FILE for the curve")
     if not args.hr_dir and not args.dataset:
         raise CommandError("--sweep needs at least one --hr-dir or --dataset")
     alphas = blend.parse_alphas(args.sweep)
-    metrics = evaluation.parse_metrics(args.metrics)
+    metrics = protocol.parse_metrics(args.metrics)
     if "niqe" in metrics:
-        from keras_srfm.metrics import load_niqe_params
+        from keras_srfm.metrics.niqe import load_niqe_params
 
         load_niqe_params()
-    sources = [evaluation.folder_source(d) for d in args.hr_dir]
-    sources += [evaluation.tfds_source(n, args.data_dir, args.manual_dir) for n in args.dataset]
-    names = evaluation.unique_names([s.name for s in sources])
-    sources = [evaluation.ImageSource(n, s.size, s.images) for s, n in zip(sources, names)]
+    sources = [protocol.folder_source(d) for d in args.hr_dir]
+    sources += [protocol.tfds_source(n, args.data_dir, args.manual_dir) for n in args.dataset]
+    names = protocol.unique_names([s.name for s in sources])
+    sources = [protocol.ImageSource(n, s.size, s.images) for s, n in zip(sources, names)]
     document = blend.sweep(
         *args.models,
         alphas,
@@ -90,13 +91,13 @@ def _run_sweep(args: argparse.Namespace) -> int:
         if "hr" in entry:
             print(f"  HR NIQE={entry['hr']['mean']['niqe']:.4f}")
     if "niqe" in metrics:
-        print(evaluation.NIQE_NOTE)
+        print(protocol.NIQE_NOTE)
     write_json(args.json, document)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_srfm import blend
+    from keras_srfm.inference import blend
 
     if args.sweep is not None:
         return _run_sweep(args)

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_figure(args: argparse.Namespace) -> int:
-    from keras_srfm import compare, evaluation
+    from keras_srfm.evaluation import compare, protocol
 
     # Every input is checked before a model is loaded or anything is written.
     if Path(args.output).suffix.lower() in compare.PAGE_EXTENSIONS:
@@ -94,15 +94,15 @@ def run_figure(args: argparse.Namespace) -> int:
     image_path = Path(args.image)
     if not image_path.is_file():
         raise FileNotFoundError(f"image not found: {image_path}")
-    source = evaluation.read_hr(image_path)
+    source = protocol.read_hr(image_path)
     hr = compare.hr_for_figure(source.hr)
-    if min(hr.shape[:2]) < compare.MIN_BOX + 2 * evaluation.SCALE:
+    if min(hr.shape[:2]) < compare.MIN_BOX + 2 * protocol.SCALE:
         raise ValueError(f"image too small to compare. Received: {hr.shape[1]}x{hr.shape[0]}")
     if box is None:
         box = compare.auto_box(hr, args.box_size)
     compare.check_box(box, hr.shape)
 
-    from keras_srfm.image_io import write_image
+    from keras_srfm.imaging.image_io import write_image
 
     start = time.perf_counter()
     upscalers = [("bicubic", compare.load_model("bicubic"))]
@@ -129,8 +129,8 @@ def run_figure(args: argparse.Namespace) -> int:
 
 
 def run_page(args: argparse.Namespace) -> int:
-    from keras_srfm import compare
-    from keras_srfm.atomic import atomic_write
+    from keras_srfm.evaluation import compare
+    from keras_srfm.imaging.atomic import atomic_write
 
     # Every input is checked before a model is loaded or anything is written.
     for option, value in (

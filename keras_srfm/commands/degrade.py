@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from keras_srfm.config import STRENGTHS  # dataclasses only: no TensorFlow import
+
 MANIFEST = "degradation.json"
 
 
@@ -43,6 +45,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--seed", type=int, default=0, help="degradation seed (default: 0)")
     p.add_argument(
+        "--strength",
+        default="strong",
+        choices=STRENGTHS,
+        help="rung of the degradation ladder: clean (MATLAB bicubic), mild (phone/web photo: "
+        "slight blur, light noise, JPEG 60-90), medium, strong (Real-ESRGAN's chain) (default: strong)",
+    )
+    p.add_argument(
         "--copies",
         type=int,
         default=None,
@@ -53,18 +62,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--config",
         default=None,
         metavar="FILE",
-        help="JSON of DegradationConfig fields overriding the defaults (Real-ESRGAN's ranges)",
+        help="JSON of DegradationConfig fields overriding those of --strength",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
 
-def load_config(path: str | None) -> Any:  # -> DegradationConfig
-    """DegradationConfig from a JSON file of overrides (a whole saved config works too)."""
+def load_config(path: str | None, strength: str = "strong") -> Any:  # -> DegradationConfig
+    """The preset of `strength` with a JSON file's overrides (a whole saved config works too).
+
+    `clean` has no chain: its LR is MATLAB bicubic, and the config only carries the scale.
+    """
     from keras_srfm.config import DegradationConfig
 
+    base = DegradationConfig() if strength == "clean" else DegradationConfig.preset(strength)
     if path is None:
-        return DegradationConfig()
+        return base
     try:
         values = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -75,7 +88,7 @@ def load_config(path: str | None) -> Any:  # -> DegradationConfig
         values = values["realistic"]  # a DataConfig JSON: take its realistic block
     if not isinstance(values, dict):
         raise ValueError(f"--config must hold a JSON object. Received: {type(values).__name__}")
-    return DegradationConfig.from_dict(values)
+    return DegradationConfig.from_dict({**base.to_dict(), **values})
 
 
 def list_hr(folder: str) -> list[Path]:
@@ -113,7 +126,7 @@ def _png(image: Any) -> bytes:
 
 def _write_lr(folder: Path, name: str, lr: Any, data: bytes | None) -> str:
     """Writes `name.jpg` (the chain's JPEG) or `name.png`; removes a stale other one."""
-    from keras_srfm.atomic import atomic_write
+    from keras_srfm.imaging.atomic import atomic_write
 
     suffix, other = (".jpg", ".png") if data is not None else (".png", ".jpg")
     atomic_write(folder / f"{name}{suffix}", data if data is not None else _png(lr))
@@ -124,7 +137,7 @@ def _write_lr(folder: Path, name: str, lr: Any, data: bytes | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
 
     # oneDNN's depthwise convolution sums in another order than Eigen's (measured: 1 of the
     # 5 Set5 LR files differed), so the blur would depend on the CPU and the TF build's
@@ -133,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
     fresh = "tensorflow" not in sys.modules
     if fresh:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-    config = load_config(args.config)
+    config = load_config(args.config, args.strength)
+    if args.strength == "clean" and args.copies is not None:
+        raise CommandError("--strength clean has one LR per image (MATLAB bicubic): leave out --copies")
     if args.copies is not None and args.copies < 1:
         raise CommandError(f"--copies must be >= 1. Received: {args.copies}")
     files = list_hr(args.hr_dir)
@@ -144,10 +159,11 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    from keras_srfm.atomic import atomic_write, write_json
     from keras_srfm.data.degradation import degrade_image, image_seed, to_uint8, usm_sharpen
-    from keras_srfm.evaluation import mod_crop
-    from keras_srfm.image_io import read_image
+    from keras_srfm.evaluation.protocol import mod_crop
+    from keras_srfm.imaging.atomic import atomic_write, write_json
+    from keras_srfm.imaging.image_io import read_image
+    from keras_srfm.imaging.imresize import imresize
 
     training = args.copies is not None
     lr_dir, hr_dir = (out / "LR", out / "HR") if training else (out, None)
@@ -172,12 +188,16 @@ def run(args: argparse.Namespace) -> int:
                 hr = to_uint8(sharp)[0].numpy()
             atomic_write(hr_dir / f"{path.stem}.png", _png(hr))
         for copy in range(args.copies or 1):
-            lr, data = degrade_image(hr, image_seed(args.seed, path.stem, copy), config)
+            if args.strength == "clean":
+                lr, data = imresize(hr, scale=1.0 / config.scale), None  # MATLAB bicubic
+            else:
+                lr, data = degrade_image(hr, image_seed(args.seed, path.stem, copy), config)
             names.append(_write_lr(lr_dir, f"{path.stem}_{copy}" if training else path.stem, lr, data))
         written[path.name] = names
     manifest = {
         "command": "srfm degrade",
         "seed": args.seed,
+        "strength": args.strength,
         "copies": args.copies,
         "layout": "training: HR/<stem>.png, LR/<stem>_<k>.jpg|png" if training else "test: <stem>.jpg|png",
         "seeds": "stateless_fold_in([seed, crc32(stem)], copy)",

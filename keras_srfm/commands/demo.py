@@ -57,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_srfm import compare, demo
+    from keras_srfm.evaluation import compare, demo
 
     if not demo.MIN_SIZE <= args.size <= demo.MAX_SIZE:
         raise ValueError(
@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from keras_srfm.image_io import write_image
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.imaging.image_io import write_image
+    from keras_srfm.inference.upscalers import load_upscaler
 
     if args.real:
         return run_real(args, output, chart_path)
@@ -107,13 +107,13 @@ def run_real(args: argparse.Namespace, output: Path, chart_path: Path | None) ->
     """`--real`: clean and realistic LR of the chart, upscaled by each shipped model."""
     from PIL import Image
 
-    from keras_srfm import demo
-    from keras_srfm.image_io import write_image
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.evaluation import demo
+    from keras_srfm.imaging.image_io import write_image
+    from keras_srfm.inference.upscalers import load_upscaler
 
     start = time.perf_counter()
     if args.model == "default":
-        from keras_srfm.presets import list_models
+        from keras_srfm.inference.presets import list_models
 
         specs = {m.name: str(m.keras_file) for m in list_models()}
         if REAL_MODEL not in specs:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import sys
 
-# keras_srfm.evaluation.DEFAULT_METRICS, spelled out so that `srfm --help` imports no NumPy
+# keras_srfm.evaluation.protocol.DEFAULT_METRICS, spelled out so that `srfm --help` imports no NumPy
 # (tests/test_evaluate_niqe.py checks that they agree).
 DEFAULT_METRICS = ("psnr", "ssim", "vif")
 
@@ -81,15 +81,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_srfm import evaluation
-    from keras_srfm.atomic import atomic_write, write_json
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
+    from keras_srfm.evaluation import protocol
+    from keras_srfm.imaging.atomic import atomic_write, write_json
 
     if not args.hr_dir and not args.dataset:
         raise CommandError("give at least one --hr-dir or --dataset")
-    metrics = evaluation.parse_metrics(args.metrics)
+    metrics = protocol.parse_metrics(args.metrics)
     if "niqe" in metrics:
-        from keras_srfm.metrics import load_niqe_params
+        from keras_srfm.metrics.niqe import load_niqe_params
 
         load_niqe_params()  # a missing parameter file fails now, in one line
     # Check every input before the (slow) model load and evaluation.
@@ -98,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
             f"give one --lr-dir per --hr-dir. Received: {len(args.hr_dir)} --hr-dir, {len(args.lr_dir)} --lr-dir"
         )
     if args.lr_dir:
-        sources = [evaluation.paired_folder_source(h, lr) for h, lr in zip(args.hr_dir, args.lr_dir, strict=True)]
+        sources = [protocol.paired_folder_source(h, lr) for h, lr in zip(args.hr_dir, args.lr_dir, strict=True)]
     else:
-        sources = [evaluation.folder_source(d) for d in args.hr_dir]
-    sources += [evaluation.tfds_source(n, args.data_dir, args.manual_dir) for n in args.dataset]
-    names = evaluation.unique_names([s.name for s in sources])
+        sources = [protocol.folder_source(d) for d in args.hr_dir]
+    sources += [protocol.tfds_source(n, args.data_dir, args.manual_dir) for n in args.dataset]
+    names = protocol.unique_names([s.name for s in sources])
     # ... and every output: a bad --json / --csv / --save-sr fails now, not after the run.
     for flag, path, folder in (
         ("--json", args.json, False),
@@ -110,12 +110,12 @@ def run(args: argparse.Namespace) -> int:
         ("--save-sr", args.save_sr, True),
     ):
         if path:
-            evaluation.check_writable(path, folder=folder, flag=flag)
+            protocol.check_writable(path, folder=folder, flag=flag)
     for source in sources:
         if source.skipped_note:
             print(f"srfm evaluate: note: {source.skipped_note}", file=sys.stderr)
 
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.inference.upscalers import load_upscaler
 
     def report(dataset: str, image: str, reason: str) -> None:
         print(f"srfm evaluate: error: {dataset}/{image}: {reason}", file=sys.stderr)
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     for source, name in zip(sources, names, strict=True):
         source = dataclasses.replace(source, name=name)
         results.append(
-            evaluation.evaluate_source(
+            protocol.evaluate_source(
                 upscaler,
                 source,
                 save_dir=args.save_sr,
@@ -135,9 +135,9 @@ def run(args: argparse.Namespace) -> int:
             )
         )
 
-    print(evaluation.markdown_table(upscaler.name, results))
+    print(protocol.markdown_table(upscaler.name, results))
     if args.json:
-        document = evaluation.results_json(upscaler.name, results)
+        document = protocol.results_json(upscaler.name, results)
         if args.lr_dir:  # LR read from the folders, not made by bicubic (step 3)
             document["protocol"] = document["protocol"].replace(
                 "LR = MATLAB bicubic 1/4 on uint8", "LR = the given LR file (paired by stem)"
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             document["lr_dirs"] = [str(d) for d in args.lr_dir]
         write_json(args.json, document)
     if args.csv:
-        atomic_write(args.csv, evaluation.results_csv(results))
+        atomic_write(args.csv, protocol.results_csv(results))
     failed = sum(len(r.failed) for r in results)
     if failed:
         scored = sum(len(r.per_image) for r in results)

@@ -40,8 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _keras_model_path(spec: str):  # -> Path
     from pathlib import Path
 
-    from keras_srfm.inference import default_model_path
-    from keras_srfm.presets import resolve_model
+    from keras_srfm.inference.presets import resolve_model
+    from keras_srfm.inference.upscalers import default_model_path
 
     path = default_model_path() if spec == "default" else Path(resolve_model(spec))
     if not path.is_file():
@@ -52,7 +52,7 @@ def _keras_model_path(spec: str):  # -> Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
     from keras_srfm.export.saved_model import export_saved_model
 
     if args.max_pixels < 1:

@@ -31,7 +31,7 @@ def _set5_psnr(folder) -> str:  # folder: Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_srfm import presets
+    from keras_srfm.inference import presets
 
     models = presets.list_models()
     root = presets.models_root()

@@ -21,8 +21,8 @@ def _study_models(args: argparse.Namespace) -> dict[str, str]:
 
     Shipped names become their `.keras` files; other specs go to `load_upscaler` unchanged.
     """
-    from keras_srfm.cli import CommandError
-    from keras_srfm.presets import list_models, models_root, resolve_model
+    from keras_srfm.commands.errors import CommandError
+    from keras_srfm.inference.presets import list_models, models_root, resolve_model
 
     models: dict[str, str] = {}
     if args.shipped:
@@ -112,7 +112,7 @@ def _require(*modules: str) -> None:
     """One-line error, not a traceback, when the `mos` extra is not installed."""
     import importlib.util
 
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
 
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
@@ -120,10 +120,12 @@ def _require(*modules: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
 
     if args.mos_command == "prepare":
-        from keras_srfm.inference import load_upscaler  # no TensorFlow until a model loads
+        from keras_srfm.inference.upscalers import (
+            load_upscaler,  # no TensorFlow until a model loads
+        )
         from keras_srfm.mos.prepare import default_hr_dir, prepare_study
 
         models = _study_models(args)

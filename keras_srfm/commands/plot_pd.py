@@ -35,11 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
 
-    from keras_srfm import pd_plane
+    from keras_srfm.evaluation import pd_plane
 
     files = list(args.results)
     if args.shipped:
-        from keras_srfm.presets import list_models
+        from keras_srfm.inference.presets import list_models
 
         files += [
             m.folder / "evaluation.json" for m in list_models() if (m.folder / "evaluation.json").is_file()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_srfm.config import (  # dataclasses only: no TensorFlow import
+    STRENGTHS,
     VARIANTS,
     DataConfig,
     DiscriminatorConfig,
@@ -47,6 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="TFDS data_dir (default: ~/tensorflow_datasets)")
     p.add_argument("--manual-dir", default=None,
                    help="TFDS manual_dir holding downloaded archives, to prepare offline (default: none)")
+    p.add_argument("--degradation", default=DataConfig.degradation, choices=DataConfig.choices("degradation"),
+                   help="LR synthesis: bicubic (MATLAB, the paper's), realistic (Real-ESRGAN's strong chain) "
+                        "or ladder (per image one rung of clean/mild/medium/strong, weights --ladder)")
+    p.add_argument("--ladder", type=float, nargs=len(STRENGTHS), default=list(DataConfig.ladder),
+                   metavar="W", help=f"--degradation ladder: weight of each rung ({', '.join(STRENGTHS)})")
     p.add_argument("--steps", type=int, default=200_000, help="total generator updates (paper: 2e5)")
     p.add_argument("--batch-size", type=int, default=16, help="global batch size (paper: 16)")
     p.add_argument("--patches-per-image", type=int, default=16,
@@ -83,6 +89,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    metavar="LAYER",
                    help="VGG19 conv layer whose features L_vgg (Eq. 3) matches (default: block5_conv4, the "
                         "paper's); e.g. block3_conv4 with a VGG19 file holding blocks 1-3 only")
+    p.add_argument("--vgg-normalise", default=LossConfig.vgg_normalise, choices=LossConfig.choices("vgg_normalise"),
+                   help="scale of L_vgg (Eq. 3): none (the paper's raw squared distance) or hr_energy (divided "
+                        "by the HR features' mean energy: balanced on any --vgg-layer)")
     p.add_argument("--content-mode", default=LossConfig.content_mode, choices=LossConfig.choices("content_mode"),
                    help="content loss L_content (Eq. 6): as the paper writes it, or as the authors' code")
     p.add_argument("--tap", default=DiscriminatorConfig.tap, choices=DiscriminatorConfig.choices("tap"),
@@ -189,6 +198,8 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size,
         patches_per_image=args.patches_per_image,
         lr_patch=args.lr_patch,
+        degradation=args.degradation,
+        ladder=tuple(args.ladder),
         seed=args.seed,
         data_dir=args.data_dir,
         manual_dir=args.manual_dir,
@@ -209,12 +220,13 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "generator": GeneratorConfig(**generator),
         "discriminator": DiscriminatorConfig(patch_size=data.hr_patch, tap=args.tap),
         "loss": loss_config_for(args.variant, content_mode=args.content_mode, vgg_weights=vgg_weights,
-                                vgg_layer=args.vgg_layer, huber_delta=args.huber_delta),
+                                vgg_layer=args.vgg_layer, vgg_normalise=args.vgg_normalise,
+                                huber_delta=args.huber_delta),
     }
 
 
 def run_config_from_args(args: argparse.Namespace):  # -> RunConfig (import kept lazy)
-    from keras_srfm.training.runner import RunConfig
+    from keras_srfm.training.run_setup import RunConfig
 
     return RunConfig(**configs_from_args(args))
 
@@ -226,16 +238,16 @@ def _keras_verbosity(text: str) -> int | str:
 
 
 def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
-    """Checks every input before the run folder is created or changed (keras_srfm.preflight).
+    """Checks every input before the run folder is created or changed (keras_srfm.commands.train_checks).
 
     Cheap checks (no TensorFlow) come first, so a typo fails in well under a second.
     """
-    from keras_srfm import preflight
+    from keras_srfm.commands import train_checks
 
     configs = configs_from_args(args)
-    preflight.check_files_quick(args.init_from, args.stats, configs["loss"].vgg_weights, args.bench_dir)
-    preflight.check_data_quick(configs["data"].sources, configs["train"].backend)
-    preflight.check_vgg_quick(configs["loss"])
+    train_checks.check_files_quick(args.init_from, args.stats, configs["loss"].vgg_weights, args.bench_dir)
+    train_checks.check_data_quick(configs["data"].sources, configs["train"].backend)
+    train_checks.check_vgg_quick(configs["loss"])
 
     from keras_srfm.training.run_setup import RunConfig, check_resume_config
 
@@ -247,10 +259,10 @@ def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
         if reason:
             raise ValueError(f"--backend jax: {reason}")
     check_resume_config(Path(args.run_dir), run_cfg)
-    preflight.check_init_from(args.init_from, run_cfg.generator)
+    train_checks.check_init_from(args.init_from, run_cfg.generator)
     if run_cfg.train.backend != "jax":  # the JAX path reads its folders itself (no tf.data)
-        preflight.check_data(run_cfg.data)
-    preflight.check_vgg(run_cfg.loss, run_cfg.discriminator.patch_size)
+        train_checks.check_data(run_cfg.data)
+    train_checks.check_vgg(run_cfg.loss, run_cfg.discriminator.patch_size)
     return run_cfg
 
 
@@ -347,7 +359,7 @@ def _train(args: argparse.Namespace, verbose: int | str) -> None:
 
         jax_run.run_training(run_cfg, args.run_dir, bench_dir=args.bench_dir)
         return
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
     from keras_srfm.training.checkpoints import DiskFullError
 
     try:

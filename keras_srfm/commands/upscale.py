@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from keras_srfm.image_io import DEFAULT_MAX_PIXELS  # no TensorFlow: `srfm --help` stays instant
+from keras_srfm.imaging.image_io import (
+    DEFAULT_MAX_PIXELS,  # no TensorFlow: `srfm --help` stays instant
+)
 
 FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
 
@@ -138,7 +140,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_output_dir(path: Path) -> None:
     """The output folder can be written (the probe `srfm evaluate` uses for its outputs)."""
-    from keras_srfm.evaluation import check_writable
+    from keras_srfm.evaluation.protocol import check_writable
 
     check_writable(path, folder=True, flag="--output-dir")
 
@@ -149,7 +151,7 @@ def _output_path(relative: Path, args: argparse.Namespace) -> Path:
     `--format same` keeps the input's extension, except one that cannot be written (GIF),
     which gives PNG.
     """
-    from keras_srfm.formats import OUTPUT_FORMATS
+    from keras_srfm.imaging.formats import OUTPUT_FORMATS
 
     ext = relative.suffix.lower() if args.format == "same" else "." + args.format
     if ext not in OUTPUT_FORMATS:
@@ -158,7 +160,7 @@ def _output_path(relative: Path, args: argparse.Namespace) -> Path:
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    from keras_srfm.image_io import output_size
+    from keras_srfm.imaging.image_io import output_size
 
     if args.max_pixels < 1:
         raise ValueError(f"--max-pixels must be >= 1. Received: {args.max_pixels}")
@@ -171,7 +173,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _prepare_folder(folder: Path, seen: set[Path]) -> None:
     """Creates an output (sub-)folder once and removes partial files a killed run left there."""
-    from keras_srfm import image_io
+    from keras_srfm.imaging import image_io
 
     if folder in seen:
         return
@@ -188,7 +190,8 @@ def _prepare_folder(folder: Path, seen: set[Path]) -> None:
 
 def _upscale_one(path: Path, target: Path, upscaler: Any, args: argparse.Namespace) -> list[str]:
     """Reads, upscales, resizes and writes one image; returns its notes."""
-    from keras_srfm import image_io, inference
+    from keras_srfm.imaging import image_io
+    from keras_srfm.inference import upscalers
 
     loaded = image_io.read_image(path, max_pixels=args.max_pixels, keep_16bit=True)
     height, width = loaded.rgb.shape[:2]
@@ -202,7 +205,7 @@ def _upscale_one(path: Path, target: Path, upscaler: Any, args: argparse.Namespa
     )
     if loaded.rgb16 is not None and not upscaler.float_native:
         loaded.notes.append(f"{upscaler.name} takes 8-bit input: 16-bit precision reduced")
-    result = inference.upscale_loaded(
+    result = upscalers.upscale_loaded(
         upscaler, loaded, progress=not args.quiet, alpha=args.alpha_upsampler, size=size
     )
     return loaded.notes + image_io.write_upscaled(result, target, quality=args.quality)
@@ -234,13 +237,13 @@ def _sigterm_as_interrupt() -> Iterator[list[int]]:
 
 def _resolve_upscaler(args: argparse.Namespace) -> Any:
     """The model of `--model`, or the blend of `--blend A B --alpha X`."""
-    from keras_srfm import inference
-    from keras_srfm.cli import CommandError
+    from keras_srfm.commands.errors import CommandError
+    from keras_srfm.inference import upscalers
 
     if args.blend:
         if args.model != "default":
             raise CommandError("give --model or --blend, not both")
-        from keras_srfm.blend import blend_upscaler, check_alpha
+        from keras_srfm.inference.blend import blend_upscaler, check_alpha
 
         return blend_upscaler(
             *args.blend,
@@ -249,7 +252,7 @@ def _resolve_upscaler(args: argparse.Namespace) -> Any:
             tile_overlap=args.tile_overlap,
             jit_compile=args.jit,
         )
-    return inference.load_upscaler(
+    return upscalers.load_upscaler(
         args.model,
         tile_size=args.tile_size,
         tile_overlap=args.tile_overlap,
@@ -278,7 +281,7 @@ def _report(kind: str, name: str, message: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from keras_srfm import image_io
+    from keras_srfm.imaging import image_io
 
     started = time.monotonic()
     _check_options(args)

@@ -8,9 +8,11 @@ paper's sharpened target):
              -> random resize (up / down / keep; area, bilinear or bicubic)
              -> noise (Gaussian or Poisson, colour or gray) -> JPEG
     round 2: blur (with probability `second_blur_prob`) -> random resize -> noise
+             (the whole round with probability `second_round_prob`)
     final:   [resize to HR / scale -> sinc -> JPEG] or [JPEG -> resize -> sinc], 1/2 each
 
-All ranges live in `keras_srfm.config.DegradationConfig`. Everything is a vectorised TF op
+All ranges live in `keras_srfm.config.DegradationConfig`; its `*_prob` fields skip a stage
+with a probability, which the ladder's weaker rungs (`DegradationConfig.preset`) use. Everything is a vectorised TF op
 that runs inside `tf.data.Dataset.map` (no `py_function`): the per-sample blur kernels are
 applied by one depthwise convolution, and JPEG is the real codec (`EncodeJpegVariableQuality`
 then `decode_jpeg`), mapped over the batch with `tf.map_fn`. Randomness is stateless: one
@@ -458,8 +460,9 @@ def _round(
 ) -> tf.Tensor:
     n = tf.shape(x)[0]
     kernels = random_blur_kernels(_fold(seed, 0), n, config, second)
-    if second:
-        apply = _coin(_fold(seed, 1), [n], config.second_blur_prob)[:, None, None]
+    blur_prob = config.second_blur_prob if second else config.blur_prob
+    if blur_prob < 1.0:
+        apply = _coin(_fold(seed, 1), [n], blur_prob)[:, None, None]
         kernels = tf.where(apply, kernels, delta_kernels(n, kernels.shape[-1]))
     x = filter2d(x, kernels)
     suffix = "2" if second else ""
@@ -471,7 +474,7 @@ def _round(
         getattr(config, f"resize_range{suffix}"),
         config.resize_modes,
     )
-    return random_noise(
+    noisy = random_noise(
         x,
         _fold(seed, 3),
         getattr(config, f"gaussian_noise_prob{suffix}"),
@@ -479,6 +482,17 @@ def _round(
         getattr(config, f"poisson_scale_range{suffix}"),
         getattr(config, f"gray_noise_prob{suffix}"),
     )
+    return _sometimes(_fold(seed, 5), getattr(config, f"noise_prob{suffix}"), noisy, x)
+
+
+def _sometimes(seed: tf.Tensor, prob: float, applied: tf.Tensor, skipped: tf.Tensor) -> tf.Tensor:
+    """Per sample: `applied` with probability `prob`, else `skipped` (a stage left out)."""
+    if prob >= 1.0:  # the chain as Real-ESRGAN runs it: no extra draw, same pixels as before
+        return applied
+    if prob <= 0.0:
+        return tf.cast(skipped, applied.dtype)
+    keep = _coin(seed, tf.shape(applied)[:1], prob)[:, None, None, None]
+    return tf.where(keep, applied, tf.cast(skipped, applied.dtype))
 
 
 def degrade(hr: tf.Tensor, seed: tf.Tensor, config: DegradationConfig) -> Degraded:
@@ -503,9 +517,18 @@ def degrade(hr: tf.Tensor, seed: tf.Tensor, config: DegradationConfig) -> Degrad
     x = _float(hr)
 
     r1 = _fold(seed, _ROUND1)
-    x = _round(x, r1, config, hw, second=False)
-    x, _ = jpeg(to_uint8(x), _random_quality(_fold(r1, 4), n, config.jpeg_range))
-    x = _round(_float(x), _fold(seed, _ROUND2), config, lr_hw, second=True)
+    x = to_uint8(_round(x, r1, config, hw, second=False))
+    compressed, _ = jpeg(x, _random_quality(_fold(r1, 4), n, config.jpeg_range))
+    x = _float(_sometimes(_fold(r1, 6), config.jpeg_prob, compressed, x))
+    r2 = _fold(seed, _ROUND2)
+    if config.second_round_prob >= 1.0:
+        x = _round(x, r2, config, lr_hw, second=True)
+    elif config.second_round_prob > 0.0:  # per call: the round's resize is drawn per call
+        x = tf.cond(
+            _coin(_fold(r2, 7), [], config.second_round_prob),
+            lambda: _round(x, r2, config, lr_hw, second=True),
+            lambda: x,
+        )
 
     fin = _fold(seed, _FINAL)
     sinc = random_final_sinc(_fold(fin, 0), n, config)

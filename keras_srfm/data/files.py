@@ -2,7 +2,7 @@
 
 A file that cannot be read is either skipped with one warning line or a hard error
 (`on_bad_image`), so a bad file never stalls training half-way through. Files in formats the
-tf.data decoder cannot read (TIFF; see `keras_srfm.formats`) are left out with one warning
+tf.data decoder cannot read (TIFF; see `keras_srfm.imaging.formats`) are left out with one warning
 line naming them.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from keras_srfm.formats import TRAIN_EXTENSIONS, list_image_files
+from keras_srfm.imaging.formats import TRAIN_EXTENSIONS, list_image_files
 
 logger = logging.getLogger("keras_srfm.data")
 

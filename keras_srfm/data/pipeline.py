@@ -8,7 +8,8 @@ Per source (a TFDS dataset such as `srfm_div2k`, or a folder of HR images):
 
 so one expensive decode feeds many patches. With `DataConfig.degradation="realistic"` the
 LR is not the bicubic of the image: each HR patch window goes through Real-ESRGAN's
-second-order degradation (`keras_srfm.data.degradation`, ranges in `DataConfig.realistic`).
+second-order degradation (`keras_srfm.data.degradation`, ranges in `DataConfig.realistic`);
+with `"ladder"` each image draws a rung of the ladder (clean bicubic, mild, medium, strong).
 Sources are mixed with
 `tf.data.Dataset.sample_from_datasets`, then batched (`drop_remainder=True`), turned into
 float32 in [0, 1] and prefetched. Everything in the loop is a TensorFlow op (parallel `map`,
@@ -28,10 +29,10 @@ from typing import Any
 
 import tensorflow as tf
 
-from keras_srfm.config import DataConfig, DegradationConfig
+from keras_srfm.config import STRENGTHS, DataConfig, DegradationConfig
 from keras_srfm.data.degradation import degrade, to_uint8, usm_sharpen
 from keras_srfm.data.files import list_images
-from keras_srfm.imresize import imresize_tf as _imresize_tf
+from keras_srfm.imaging.imresize import imresize_tf as _imresize_tf
 
 # Plain TF ops with Python-level loops over taps: AutoGraph has nothing to convert.
 imresize_tf = tf.autograph.experimental.do_not_convert(_imresize_tf)
@@ -293,6 +294,38 @@ def random_degraded_patches(
     return _augment(lr_p, hr_p, aug_seed)
 
 
+def random_ladder_patches(
+    hr: tf.Tensor,
+    seed: tf.Tensor,
+    *,
+    weights: Sequence[float],
+    count: int,
+    lr_patch: int,
+    scale: int,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """One rung of the degradation ladder per image, drawn with `weights` over `STRENGTHS`.
+
+    `clean` gives `random_window_patches` (MATLAB bicubic); `mild`, `medium` and `strong`
+    give `random_degraded_patches` with `DegradationConfig.preset`. A model trained on this
+    mixture sees clean downscales and phone-like photos as often as heavy degradations
+    (Real-ESRGAN trains on its strong chain alone and loses on clean inputs).
+    """
+    rung_seed, patch_seed = tf.unstack(tf.random.split(seed, 2))
+    logits = tf.math.log(tf.constant([list(weights)], tf.float32))
+    rung = tf.random.stateless_categorical(logits, 1, rung_seed, dtype=tf.int32)[0, 0]
+    kwargs = {"count": count, "lr_patch": lr_patch, "scale": scale}
+
+    def clean() -> tuple[tf.Tensor, tf.Tensor]:
+        return random_window_patches(hr, patch_seed, **kwargs)
+
+    def chain(strength: str) -> Callable[[], tuple[tf.Tensor, tf.Tensor]]:
+        preset = DegradationConfig.preset(strength)
+        return lambda: random_degraded_patches(hr, patch_seed, config=preset, **kwargs)
+
+    branches = [clean, *(chain(name) for name in STRENGTHS[1:])]
+    return tf.switch_case(rung, branches)
+
+
 # === Per-source streams ===
 
 
@@ -379,7 +412,7 @@ def patch_stream(
     """Endless, shuffled uint8 `(lr_patch, hr_patch)` pairs from one source (not batched)."""
     ctx = input_context or tf.distribute.InputContext()
     kwargs = {"count": config.patches_per_image, "lr_patch": config.lr_patch, "scale": config.scale}
-    realistic = config.degradation == "realistic"
+    realistic = config.degradation in ("realistic", "ladder")
     if source.kind == "folder":
         # The realistic LR is made per patch: load HR only, as for lr_from="window".
         images = _folder_images(source, config, ctx, seed, cache, "window" if realistic else lr_from)
@@ -389,6 +422,9 @@ def patch_stream(
 
     def cut(index: tf.Tensor, pair: Any) -> tuple[tf.Tensor, tf.Tensor]:
         image_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        if config.degradation == "ladder":
+            hr = pair if source.kind == "folder" else pair[1]
+            return random_ladder_patches(hr, image_seed, weights=config.ladder, **kwargs)
         if realistic:
             hr = pair if source.kind == "folder" else pair[1]
             return random_degraded_patches(hr, image_seed, config=config.realistic, **kwargs)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from keras_srfm.atomic import write_json
 from keras_srfm.config import DataConfig
+from keras_srfm.imaging.atomic import write_json
 
 
 def _image_dataset(spec: str, config: DataConfig) -> tuple[Any, int]:

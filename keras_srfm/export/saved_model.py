@@ -31,8 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from keras_srfm.inference import METADATA_FILE, load_keras_generator
-from keras_srfm.tiling import receptive_radius
+from keras_srfm.inference.tiling import receptive_radius
+from keras_srfm.inference.upscalers import METADATA_FILE, load_keras_generator
 
 DEFAULT_NAME = "srfm"
 # LR pixels per request (serving_default) or per image (serving_bytes): 512 x 512, 4 to 6 GB
@@ -150,7 +150,7 @@ def build_export_archive(model: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> An
 def model_metadata(model: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
     """What inference needs beyond the graph: scale, receptive-field radius (for tiling) and
     the pixel budget of the signatures."""
-    from keras_srfm.inference import _model_scale
+    from keras_srfm.inference.upscalers import _model_scale
     from keras_srfm.models.generator import generator_config_of
 
     meta: dict[str, Any] = {
@@ -201,7 +201,7 @@ def export_saved_model(
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists (use --overwrite or another --version)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    # A whole folder, swapped by `_replace_dir` (not `keras_srfm.atomic`: a rename cannot
+    # A whole folder, swapped by `_replace_dir` (not `keras_srfm.imaging.atomic`: a rename cannot
     # replace a non-empty folder).
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}.tmp-"))
     umask = os.umask(0)

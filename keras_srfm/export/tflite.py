@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from keras_srfm.atomic import atomic_path
+from keras_srfm.imaging.atomic import atomic_path
 
 QUANTIZATIONS = ("float32", "float16", "int8")
 

@@ -2,7 +2,7 @@
 
 The versions follow Sec. V-C of the paper: nearest neighbour (NN), bicubic, each model and the
 ground truth (HR). The LR input is MATLAB's bicubic x1/4 downscale of the mod-4-cropped HR
-(`keras_srfm.imresize`), the protocol of Sec. V; NN is pixel replication x4 of that LR and
+(`keras_srfm.imaging.imresize`), the protocol of Sec. V; NN is pixel replication x4 of that LR and
 bicubic is MATLAB bicubic x4 of it.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from keras_srfm.formats import IMAGE_EXTENSIONS, list_image_files
+from keras_srfm.imaging.formats import IMAGE_EXTENSIONS, list_image_files
 from keras_srfm.mos.study import (
     FORMAT,
     FORMAT_VERSION,
@@ -35,7 +35,7 @@ from keras_srfm.mos.study import (
 )
 
 SCALE = 4
-IMAGE_SUFFIXES = IMAGE_EXTENSIONS  # read with Pillow: every format of keras_srfm.formats
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS  # read with Pillow: every format of keras_srfm.imaging.formats
 logger = logging.getLogger("keras_srfm.mos")
 
 Upscaler = Callable[[np.ndarray], np.ndarray]
@@ -44,7 +44,7 @@ Upscaler = Callable[[np.ndarray], np.ndarray]
 def default_hr_dir() -> Path | None:
     """BSD100's HR folder of the benchmark data (`$SRFM_DATA_DIR/benchmarks/BSD100/HR`, the
     variable defaulting to `../shared/data` beside the repository), or None if absent."""
-    from keras_srfm.presets import data_root
+    from keras_srfm.inference.presets import data_root
 
     folder = data_root() / "benchmarks" / "BSD100" / "HR"
     return folder if folder.is_dir() else None
@@ -63,10 +63,10 @@ def list_images(hr_dir: Path) -> list[Path]:
 def load_hr(path: Path) -> np.ndarray:
     """The HR image as uint8 RGB, cropped to a multiple of the scale (the mod-4 crop).
 
-    Decoded like every other command's input (`keras_srfm.image_io.read_image`: EXIF
+    Decoded like every other command's input (`keras_srfm.imaging.image_io.read_image`: EXIF
     orientation applied, 16-bit and palette images converted).
     """
-    from keras_srfm.image_io import read_image
+    from keras_srfm.imaging.image_io import read_image
 
     try:
         hr = read_image(path).rgb
@@ -111,7 +111,7 @@ def make_versions(hr: np.ndarray, models: Mapping[str, Upscaler]) -> dict[str, n
     Returns:
         dict of name -> np.ndarray uint8 (H, W, 3).
     """
-    from keras_srfm.imresize import imresize, nearest
+    from keras_srfm.imaging.imresize import imresize, nearest
 
     lr = imresize(hr, scale=1 / SCALE)
     versions = {LOW_METHOD: nearest(lr, SCALE), "bicubic": imresize(lr, scale=SCALE)}
@@ -168,7 +168,7 @@ def prepare_study(
         progress: bool. Show a tqdm bar. Defaults to True.
         load_model: callable or None. Turns a spec string of `models` into an upscaler and
             is needed only for those: `srfm mos prepare` passes `load_upscaler` of
-            `keras_srfm.inference` (TensorFlow is then imported), so that this module stays
+            `keras_srfm.inference.upscalers` (TensorFlow is then imported), so that this module stays
             free of the upscalers. Defaults to None.
 
     Returns:
@@ -216,7 +216,7 @@ def prepare_study(
     ).digest()
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # A whole study folder, built aside and renamed in (not `keras_srfm.atomic`, which writes files).
+    # A whole study folder, built aside and renamed in (not `keras_srfm.imaging.atomic`, which writes files).
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         manifest = _build(tmp, chosen, calib, upscalers, source_hashes, key, progress)

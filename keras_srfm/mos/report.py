@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_srfm.atomic import atomic_write
+from keras_srfm.imaging.atomic import atomic_write
 from keras_srfm.mos.db import RatingStore
 from keras_srfm.mos.study import HIGH_METHOD, LOW_METHOD, MAX_SCORE, MIN_SCORE, load_study
 

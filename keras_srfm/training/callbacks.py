@@ -18,14 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_srfm.training.run_setup import (  # noqa: F401  (re-exported: one set of log helpers)
-    append_csv_row,
+from keras_srfm.training.run_setup import (
     append_curve_point,
     append_history_row,
     check_finite,
-    plot_learning_curve,
-    read_csv_header,
-    truncate_after_step,
 )
 
 
@@ -102,8 +98,8 @@ class HistoryCSV(keras.callbacks.Callback):
 class BenchmarkPSNR(keras.callbacks.Callback):
     """Y-channel PSNR (shave = scale) on a folder of HR images: the `srfm evaluate` protocol.
 
-    The images are decoded once (`keras_srfm.evaluation.curve_images`) and scored at each
-    epoch end by `keras_srfm.evaluation.curve_psnr`, so the value equals the PSNR mean of
+    The images are decoded once (`keras_srfm.evaluation.protocol.curve_images`) and scored at each
+    epoch end by `keras_srfm.evaluation.protocol.curve_psnr`, so the value equals the PSNR mean of
     `srfm evaluate --hr-dir` for the same generator. It is added to the epoch logs as
     `bench_psnr` (so TensorBoard and CSV loggers see it) and appended with the step to
     `curve_csv`: the learning curve.
@@ -114,7 +110,7 @@ class BenchmarkPSNR(keras.callbacks.Callback):
 
     def __init__(self, hr_dir: str | Path, curve_csv: str | Path, step: tf.Variable, scale: int = 4) -> None:
         super().__init__()
-        from keras_srfm.evaluation import curve_images
+        from keras_srfm.evaluation.protocol import curve_images
 
         self.step = step
         self.scale = scale
@@ -122,7 +118,7 @@ class BenchmarkPSNR(keras.callbacks.Callback):
         self.images = curve_images(hr_dir)
 
     def psnr(self) -> float:
-        from keras_srfm.evaluation import curve_psnr, uint8_upscaler
+        from keras_srfm.evaluation.protocol import curve_psnr, uint8_upscaler
 
         upscaler = uint8_upscaler(lambda lr: super_resolve(self.model.generator, lr))
         return curve_psnr(upscaler, self.images, self.scale)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from keras_srfm.atomic import PART_RE, atomic_write
+from keras_srfm.imaging.atomic import PART_RE, atomic_write
 from keras_srfm.training.run_setup import (
-    RunStateError,  # noqa: F401  (re-exported; shared with the JAX run)
+    RunStateError,
     checkpoint_files,
 )
 
@@ -67,7 +67,7 @@ def clean_interrupted(directory: str | Path) -> list[str]:
 
     TensorFlow writes a sharded checkpoint into `ckpt-<step>_temp/` and renames the files
     when done, and the state file through `checkpoint.tmp<random>` (`write_state` through
-    `keras_srfm.atomic`'s `.checkpoint.srfm-<pid>-<random>.part`); a kill in between leaves
+    `keras_srfm.imaging.atomic`'s `.checkpoint.srfm-<pid>-<random>.part`); a kill in between leaves
     them behind. None of them is ever read.
     """
     directory = Path(directory)

@@ -24,21 +24,26 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.training.callbacks import BenchmarkPSNR, check_finite
+from keras_srfm.training.callbacks import BenchmarkPSNR
 from keras_srfm.training.checkpoints import (
     DiskFullError,
     is_disk_full,
     list_checkpoints,
     restore_newest_intact,
 )
-from keras_srfm.training.run_setup import append_history_row, log_resume_changes, open_run_dir
-from keras_srfm.training.runner import (
+from keras_srfm.training.run_setup import (
     RunConfig,
+    append_history_row,
+    check_finite,
+    load_generator_weights,
+    log_resume_changes,
+    open_run_dir,
+)
+from keras_srfm.training.runner import (
     build_training_model,
     check_supported,
     checkpoint_for,
     export_generator,
-    load_generator_weights,
     make_strategy,
     precision,
     resume_state,
@@ -116,7 +121,7 @@ def _train(
         log_resume_changes(run_dir, start, changes)  # as the fit path does
         print(f"srfm train: {strategy.num_replicas_in_sync} replicas, custom loop", flush=True)
     if dataset_fn is None:
-        from keras_srfm.data import make_dataset_fn
+        from keras_srfm.data.pipeline import make_dataset_fn
 
         dataset_fn = make_dataset_fn(run.data, start_step=start)
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))

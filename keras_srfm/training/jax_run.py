@@ -28,8 +28,8 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from keras_srfm.atomic import atomic_path, atomic_save
 from keras_srfm.config import DataConfig
+from keras_srfm.imaging.atomic import atomic_path, atomic_save
 from keras_srfm.training import jax_devices
 from keras_srfm.training.jax_devices import Placement, host_value
 from keras_srfm.training.jax_step import JaxSRFM, State
@@ -116,14 +116,14 @@ def _source_pairs(spec: str, scale: int) -> Iterator[tuple[np.ndarray, np.ndarra
     """(HR, LR) uint8 pairs of one `--data` folder: HR images with their MATLAB-bicubic LR (the
     benchmark `degrade`), or the prepared pairs of a `srfm degrade --copies` set (each HR once
     per LR copy)."""
-    from keras_srfm.evaluation import degrade, folder_source
-    from keras_srfm.formats import is_training_set, training_pairs
+    from keras_srfm.evaluation.protocol import degrade, folder_source
+    from keras_srfm.imaging.formats import is_training_set, training_pairs
 
     if not is_training_set(spec):
         for image in folder_source(spec).images():
             yield degrade(image.hr, scale)
         return
-    from keras_srfm.image_io import read_image
+    from keras_srfm.imaging.image_io import read_image
 
     for hr_path, lr_paths in training_pairs(spec):
         hr = read_image(hr_path).rgb
@@ -338,17 +338,17 @@ class ScalarWriter:
 
 class _Bench:
     """The learning curve: Y-PSNR (shave = scale) on a folder, as `srfm evaluate` measures it
-    (`keras_srfm.evaluation.curve_psnr`; the images are decoded once)."""
+    (`keras_srfm.evaluation.protocol.curve_psnr`; the images are decoded once)."""
 
     def __init__(self, folder: str | Path, scale: int, trainer: JaxSRFM) -> None:
-        from keras_srfm.evaluation import curve_images
+        from keras_srfm.evaluation.protocol import curve_images
 
         self.scale = scale
         self.images = curve_images(folder)
         self.predict = trainer.predict_fn()
 
     def record(self, state: State, step: int, curve: Path) -> float:
-        from keras_srfm.evaluation import curve_psnr, uint8_upscaler
+        from keras_srfm.evaluation.protocol import curve_psnr, uint8_upscaler
 
         upscaler = uint8_upscaler(lambda lr: self.predict(state["g_tv"], state["g_ntv"], lr))
         value = curve_psnr(upscaler, self.images, self.scale)

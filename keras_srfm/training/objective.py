@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 
 from keras import ops
 
-from keras_srfm import losses
 from keras_srfm.config import LossConfig
 from keras_srfm.models.discriminator import TAP_NAMES
+from keras_srfm.training import losses
 
 # The authors' public code differs from the paper's text; `content_mode="authors"` follows it:
 # Huber distance on features of conv1-7 only, no initial rescale, no stop-gradient, and the
@@ -143,7 +143,7 @@ def srfm_objective(
         # Two calls, not one on [HR; SR]: back-propagation then runs through VGG19 for the SR
         # half only (a third less VGG work per step).
         hr_features = ops.stop_gradient(vgg_features(hr))
-        local["g_vgg"] = share(losses.vgg_loss(hr_features, vgg_features(sr)))  # Eq. 3
+        local["g_vgg"] = share(losses.vgg_loss(hr_features, vgg_features(sr), config.vgg_normalise))  # Eq. 3
     d_loss = ops.zeros((), "float32")
     content = None
     if config.needs_discriminator:

@@ -170,7 +170,7 @@ def read_cache(hardware: Hardware) -> dict[str, Any]:
 
 def write_cache(hardware: Hardware, key: str, report: dict[str, Any]) -> Path:
     """Adds (or replaces) one report under `key` in this machine's cache file, atomically."""
-    from keras_srfm.atomic import write_json
+    from keras_srfm.imaging.atomic import write_json
 
     reports = read_cache(hardware)
     reports[key] = report

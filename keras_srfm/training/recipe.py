@@ -39,7 +39,7 @@ def recipe_path(spec: str) -> Path:
         path = path / RECIPE_FILE
     if path.is_file():
         return path
-    from keras_srfm import presets
+    from keras_srfm.inference import presets
 
     if presets.looks_like_name(spec):
         folder = presets.get_model(spec).keras_file.parent  # FileNotFoundError lists the names
@@ -120,7 +120,7 @@ def expand(value: Any) -> Any:
         return [expand(v) for v in value]
     if not isinstance(value, str) or "$" not in value:
         return value
-    from keras_srfm.presets import data_root
+    from keras_srfm.inference.presets import data_root
 
     text = string.Template(value).safe_substitute({**os.environ, "SRFM_DATA_DIR": str(data_root())})
     if "$" in text:

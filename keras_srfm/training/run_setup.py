@@ -19,15 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from keras_srfm import atomic
-from keras_srfm.atomic import atomic_save, atomic_write
 from keras_srfm.config import (
     DataConfig,
+    DegradationConfig,
     DiscriminatorConfig,
     GeneratorConfig,
     LossConfig,
     TrainConfig,
 )
+from keras_srfm.imaging import atomic
+from keras_srfm.imaging.atomic import atomic_save, atomic_write
 
 
 class RunStateError(ValueError):
@@ -69,7 +70,9 @@ _RESUMABLE_CHANGES = {
 }
 # What runs whose config.json predates a key actually used.
 _DEFAULTS = {("train", "backend"): "tensorflow", ("train", "adam_epsilon"): 1e-7, ("train", "decay_start"): 0, ("train", "warmup_steps"): 0,
-             ("train", "decay_at"): []}
+             ("train", "decay_at"): [], ("loss", "vgg_normalise"): "none"}
+# Nested configs whose saved dicts may predate a field: missing fields took the class default.
+_NESTED = {("data", "realistic"): DegradationConfig}
 
 
 def check_resume_config(run_dir: Path, run: RunConfig) -> list[str]:
@@ -83,6 +86,8 @@ def check_resume_config(run_dir: Path, run: RunConfig) -> list[str]:
     for group, values in current.items():
         for key, value in values.items():
             old = saved.get(group, {}).get(key, _DEFAULTS.get((group, key)))
+            if (group, key) in _NESTED and isinstance(old, dict):
+                old = {**json.loads(json.dumps(_NESTED[group, key]().to_dict())), **old}
             if old == value:
                 continue
             if (group, key) not in _RESUMABLE_CHANGES:
@@ -170,7 +175,7 @@ def log_resume_changes(run_dir: Path, step: int, changes: list[str]) -> None:
 def load_generator_weights(generator: Any, path: str) -> None:
     """Starts from trained generator weights (`.keras` model or `.weights.h5`, or a shipped
     model's name), any backend."""
-    from keras_srfm.presets import resolve_weights
+    from keras_srfm.inference.presets import resolve_weights
 
     path = resolve_weights(path)
     if not Path(path).exists():

@@ -19,8 +19,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.atomic import atomic_path
 from keras_srfm.config import GeneratorConfig, TrainConfig
+from keras_srfm.imaging.atomic import atomic_path
 from keras_srfm.models.discriminator import build_discriminator
 from keras_srfm.models.generator import build_generator, generator_config_of
 from keras_srfm.models.vgg import build_vgg_features
@@ -34,17 +34,16 @@ from keras_srfm.training.callbacks import (
 )
 from keras_srfm.training.checkpoints import (
     DiskFullError,
-    RunStateError,
     clean_interrupted,
     is_disk_full,
     list_checkpoints,
     restore_newest_intact,
     unreadable_reason,
 )
-from keras_srfm.training.run_setup import (  # noqa: F401  (RunConfig, check_resume_config: re-exported)
+from keras_srfm.training.run_setup import (
     RunConfig,
+    RunStateError,
     align_logs,
-    check_resume_config,
     load_generator_weights,
     log_resume_changes,
     open_run_dir,
@@ -201,7 +200,7 @@ def _train(
         load_generator_weights(model.generator, run.train.init_from)
     log_resume_changes(run_dir, start, changes)
     if dataset is None:
-        from keras_srfm.data import make_train_dataset
+        from keras_srfm.data.pipeline import make_train_dataset
 
         dataset = make_train_dataset(run.data, start_step=start)
     callbacks = _callbacks(run, run_dir, manager, model.g_optimizer.iterations, dataset, bench_dir)

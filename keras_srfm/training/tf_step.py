@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_srfm.config import VARIANTS, LossConfig, loss_config_for  # noqa: F401  (re-exported)
+from keras_srfm.config import LossConfig, loss_config_for
 from keras_srfm.training.objective import (
     CrossReplica,
     batch_psnr,

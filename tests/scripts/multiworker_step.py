@@ -26,9 +26,15 @@ if sys.argv[1] == "worker":
 
 import tensorflow as tf  # noqa: E402
 
-from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, TrainConfig  # noqa: E402
-from keras_srfm.training import loss_config_for  # noqa: E402
-from keras_srfm.training.runner import RunConfig, run_training  # noqa: E402
+from keras_srfm.config import (  # noqa: E402
+    DataConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    TrainConfig,
+    loss_config_for,  # noqa: E402
+)
+from keras_srfm.training.run_setup import RunConfig  # noqa: E402
+from keras_srfm.training.runner import run_training  # noqa: E402
 
 
 def data() -> tuple[np.ndarray, np.ndarray]:

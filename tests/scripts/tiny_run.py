@@ -12,9 +12,15 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, TrainConfig
-from keras_srfm.training import loss_config_for
-from keras_srfm.training.runner import RunConfig, run_training
+from keras_srfm.config import (
+    DataConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    TrainConfig,
+    loss_config_for,
+)
+from keras_srfm.training.run_setup import RunConfig
+from keras_srfm.training.runner import run_training
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ Put into `manual_dir` the DIV2K archives from https://data.vision.ee.ethz.ch/cvl
 (`DIV2K_train_HR.zip`, `DIV2K_valid_HR.zip`, optionally `DIV2K_{train,valid}_LR_bicubic_X4.zip`),
 as downloaded or extracted (`DIV2K_train_HR/0001.png`, `DIV2K_train_LR_bicubic/X4/0001x4.png`),
 or only HR images at any depth (e.g. `<manual_dir>/HR/0001.png`). Images 0001-0800 go to
-`train`, 0801-0900 to `validation`. Missing LR images are made with keras_srfm.imresize.
+`train`, 0801-0900 to `validation`. Missing LR images are made with keras_srfm.imaging.imresize.
 """
 
     def _split_of(self, pair: ImagePair) -> str | None:

@@ -22,5 +22,5 @@ class Builder(SRBuilder):
 Put into `manual_dir` `Flickr2K.tar` ({_URL}), as downloaded or extracted
 (`Flickr2K/Flickr2K_HR/000001.png`, `Flickr2K/Flickr2K_LR_bicubic/X4/000001x4.png`), or only
 HR images at any depth (e.g. `<manual_dir>/HR/000001.png`). Missing LR images are made
-with keras_srfm.imresize; the `Flickr2K_LR_unknown` images are never used.
+with keras_srfm.imaging.imresize; the `Flickr2K_LR_unknown` images are never used.
 """

@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # keras_srfm/ (this file is in keras_srfm/inference/)
 SOURCE_MODELS_DIR = PACKAGE_DIR.parent / "exported_models"
 PACKAGED_MODELS_DIR = PACKAGE_DIR / "exported_models"
 MODELS_DIR_ENV = "SRFM_MODELS_DIR"

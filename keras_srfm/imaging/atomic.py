@@ -15,7 +15,7 @@ done outputs, a server loading a model) finds the old file or the new one, whole
 
 The temp file is `.<name>.srfm-<pid>-<random>.part` (hidden, next to the target, so the
 rename stays on one file system). It names the writer's pid, so that
-`keras_srfm.image_io.remove_stale_parts` can tell a killed writer's leftover from a live
+`keras_srfm.imaging.image_io.remove_stale_parts` can tell a killed writer's leftover from a live
 one's. An exception (including KeyboardInterrupt, or SIGTERM turned into one) deletes it; a
 SIGKILL or power loss leaves it behind. With `fsync=True` the data reaches the disk before
 the rename (training checkpoints, which a resume after a power loss must find whole); other
@@ -58,7 +58,7 @@ def atomic_save(
 
     Interrupted by an exception, SIGINT, or SIGTERM turned into one (`srfm upscale`), the
     temp file is deleted and `path` is left as it was. A SIGKILL or power loss leaves the temp
-    file behind: `keras_srfm.image_io.remove_stale_parts` finds it by the writer's pid.
+    file behind: `keras_srfm.imaging.image_io.remove_stale_parts` finds it by the writer's pid.
 
     Args:
         path: str or path. The final file; replaced only once it is complete. Its folder must

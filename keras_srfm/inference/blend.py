@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from keras_srfm import evaluation
-from keras_srfm.atomic import atomic_path
+from keras_srfm.evaluation import protocol
+from keras_srfm.imaging.atomic import atomic_path
 
 SWEEP_KIND = "srfm-blend-sweep"
 DEFAULT_SWEEP_METRICS = ("psnr", "niqe")
@@ -162,8 +162,8 @@ def blend_generators(a: Any, b: Any, alpha: float, name: str | None = None) -> A
 
 
 def load_pair(model_a: str, model_b: str) -> tuple[Any, Any]:
-    """Loads two generators: shipped names, `.keras` paths or URLs (`keras_srfm.presets`)."""
-    from keras_srfm.presets import load_generator
+    """Loads two generators: shipped names, `.keras` paths or URLs (`keras_srfm.inference.presets`)."""
+    from keras_srfm.inference.presets import load_generator
 
     return load_generator(model_a), load_generator(model_b)
 
@@ -184,7 +184,7 @@ def blend_upscaler(model_a: str, model_b: str, alpha: float, **kwargs: Any) -> A
         alpha: float. See `BlendConfig`.
         **kwargs: `KerasUpscaler` options (tile_size, tile_overlap, jit_compile).
     """
-    from keras_srfm.inference import KerasUpscaler
+    from keras_srfm.inference.upscalers import KerasUpscaler
 
     config = BlendConfig(model_a, model_b, alpha)
     return KerasUpscaler(blend_files(model_a, model_b, alpha), name=config.name, **kwargs)
@@ -208,7 +208,7 @@ def sweep(
     model_a: str,
     model_b: str,
     alphas: Sequence[float],
-    sources: Sequence[evaluation.ImageSource],
+    sources: Sequence[protocol.ImageSource],
     *,
     metrics: Sequence[str] = DEFAULT_SWEEP_METRICS,
     tile_size: int | None = None,
@@ -222,14 +222,14 @@ def sweep(
         alphas: floats in [0, 1].
         sources: test sets (`evaluation.folder_source` / `tfds_source`).
         metrics: names from `evaluation.METRICS`. Defaults to PSNR and NIQE.
-        tile_size: LR tile edge (see `keras_srfm.inference.Upscaler`).
+        tile_size: LR tile edge (see `keras_srfm.inference.upscalers.Upscaler`).
         progress: bool. Show progress bars.
 
     Returns:
         The sweep document: `kind`, `models`, `metrics`, `protocol` and per dataset its
         `points` (alpha and the means) and, with NIQE, `hr` (the ground truth's mean NIQE).
     """
-    from keras_srfm.inference import KerasUpscaler
+    from keras_srfm.inference.upscalers import KerasUpscaler
 
     alphas = [check_alpha(a) for a in alphas]
     a, b = load_pair(model_a, model_b)
@@ -246,19 +246,19 @@ def sweep(
             tile_size=tile_size,
         )
         for source in sources:
-            result = evaluation.evaluate_source(
+            result = protocol.evaluate_source(
                 upscaler, source, progress=progress, metrics=metrics
             )
             entry = datasets[source.name]
             entry["points"].append({"alpha": alpha, "mean": result.mean})
             if result.hr and "hr" not in entry:
                 entry["hr"] = {"mean": result.hr_mean}
-    protocol = evaluation.PROTOCOL + (evaluation.NIQE_PROTOCOL if "niqe" in metrics else "")
+    steps = protocol.PROTOCOL + (protocol.NIQE_PROTOCOL if "niqe" in metrics else "")
     return {
         "kind": SWEEP_KIND,
         "models": [model_a, model_b],
         "formula": "theta = (1 - alpha) * theta_A + alpha * theta_B",
         "metrics": list(metrics),
-        "protocol": protocol,
+        "protocol": steps,
         "datasets": datasets,
     }

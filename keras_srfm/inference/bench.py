@@ -198,7 +198,7 @@ def prepare_runner(
     Returns:
         (callable uint8 (H, W, 3) -> uint8 (4H, 4W, 3), size of its model file in MB).
     """
-    from keras_srfm.inference import KerasUpscaler, load_upscaler
+    from keras_srfm.inference.upscalers import KerasUpscaler, load_upscaler
 
     if variant in ("keras", "keras_xla"):
         path = workdir / "generator.keras"
@@ -246,7 +246,7 @@ def run_bench(
     """
     import tensorflow as tf
 
-    from keras_srfm.inference import load_keras_generator
+    from keras_srfm.inference.upscalers import load_keras_generator
 
     if size < 1 or repeats < 1:
         raise ValueError(f"size and repeats must be >= 1. Received: size={size}, repeats={repeats}")
@@ -311,7 +311,7 @@ def run_bench(
 
 def _keras_output(model: Any, image: np.ndarray) -> np.ndarray:
     """The fidelity reference when the `keras` variant itself is not benchmarked."""
-    from keras_srfm.inference import KerasUpscaler
+    from keras_srfm.inference.upscalers import KerasUpscaler
 
     return KerasUpscaler(model, tile_size=0)(image)
 

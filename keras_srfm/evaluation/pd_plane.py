@@ -24,9 +24,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_srfm import evaluation
-from keras_srfm.atomic import atomic_write
-from keras_srfm.blend import SWEEP_KIND
+from keras_srfm.evaluation import protocol
+from keras_srfm.imaging.atomic import atomic_write
+from keras_srfm.inference.blend import SWEEP_KIND
 
 DEFAULT_DATASET = "BSD100"  # the paper's MOS set (Sec. V-C)
 HR_TOLERANCE = 1e-6  # HR NIQE is deterministic: files of one image set agree to rounding
@@ -73,7 +73,7 @@ class PdPlane:
 
 def _dataset_key(datasets: dict[str, Any], name: str, path: Path) -> str:
     """The key of `name` in a results file: exact, case-insensitive or TFDS (`srfm_bsd100`)."""
-    wanted = {name.lower(), evaluation.TFDS_DATASETS.get(evaluation.tfds_name(name), "").lower()}
+    wanted = {name.lower(), protocol.TFDS_DATASETS.get(protocol.tfds_name(name), "").lower()}
     for key in datasets:
         if key.lower() in wanted:
             return key
@@ -164,7 +164,7 @@ def collect(paths: Sequence[str | os.PathLike], dataset: str = DEFAULT_DATASET) 
     values += [v for c in curves for v in (*c.psnr, *c.niqe)]
     if not all(math.isfinite(v) for v in values):
         raise ValueError("PSNR / NIQE must be finite; the ground truth is drawn from its HR NIQE")
-    labels = evaluation.unique_names([p.label for p in points])
+    labels = protocol.unique_names([p.label for p in points])
     points = [dataclasses.replace(p, label=n) for p, n in zip(points, labels)]
     return PdPlane(dataset, tuple(points), tuple(curves), None if hr is None else hr[0])
 

@@ -5,9 +5,9 @@ generator, a TF Serving SavedModel, a `.tflite` file) and for the bicubic / near
 of Table I. Every upscaler maps a uint8 RGB image (H, W, 3) to uint8 (4H, 4W, 3).
 
 Large images are cut into tiles that overlap by the generator's receptive-field radius
-(`keras_srfm.tiling`); each tile keeps only the pixels that saw their whole receptive field, so
+(`keras_srfm.inference.tiling`); each tile keeps only the pixels that saw their whole receptive field, so
 the stitched result equals the untiled one up to float rounding while memory grows with the
-tile, not the image. `upscale_loaded` upscales an image decoded by `keras_srfm.image_io`,
+tile, not the image. `upscale_loaded` upscales an image decoded by `keras_srfm.imaging.image_io`,
 which reads and writes the files.
 
 Example:
@@ -26,40 +26,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from keras_srfm import image_io
-from keras_srfm.atomic import PART_SUFFIX, atomic_save  # noqa: F401  (re-exported: public API)
-from keras_srfm.image_io import (  # noqa: F401  (re-exported: public API)
-    DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
-    LEGACY_PART_AGE_S,
-    ImageError,
-    ImageMetadata,
-    InputFile,
-    LoadedImage,
-    UpscaledImage,
-    expand_inputs,
-    open_regular_file,
-    read_image,
-    remove_stale_parts,
-    to_uint8,
-    write_image,
-    write_upscaled,
-)
-from keras_srfm.presets import models_root, resolve_model
-from keras_srfm.tiling import (  # noqa: F401  (re-exported: public API)
-    receptive_radius,
-    tile_spans,
-    tiled_apply,
-)
+from keras_srfm.imaging import image_io
+from keras_srfm.imaging.image_io import LoadedImage, UpscaledImage, to_uint8
+from keras_srfm.inference.presets import models_root, resolve_model
+from keras_srfm.inference.tiling import receptive_radius, tiled_apply
 
 SCALE = 4
 # Tile edge (LR pixels, overlap included) used when `tile_size` is None: a paper-size generator
 # needs about 1 GB for a 256x256 tile; larger tiles waste less on overlap but need more memory.
 DEFAULT_TILE_SIZE = 256
 # Overlap used when a model's receptive field cannot be read (a foreign SavedModel): the paper
-# generator's radius is 36 LR pixels (16 blocks); see `keras_srfm.tiling.receptive_radius`.
+# generator's radius is 36 LR pixels (16 blocks); see `keras_srfm.inference.tiling.receptive_radius`.
 FALLBACK_OVERLAP = 40
-EXPORTED_MODELS_DIR = models_root()  # source tree, else the wheel's copy (keras_srfm.presets)
 METADATA_FILE = "srfm_model.json"  # Written by keras_srfm.export into SavedModel assets.extra/.
 
 
@@ -170,7 +148,7 @@ class ResizeUpscaler(Upscaler):
         super().__init__(method, tile_size=0, tile_overlap=0)
 
     def _forward(self, image: np.ndarray) -> np.ndarray:
-        from keras_srfm import imresize
+        from keras_srfm.imaging import imresize
 
         if self.name == "nearest":
             return imresize.nearest(image, self.scale)
@@ -445,7 +423,7 @@ def default_model_path() -> Path:
 
     Without a DEFAULT file, the first `.keras` file found under `exported_models/`.
     """
-    root = EXPORTED_MODELS_DIR
+    root = models_root()  # read at each call: SRFM_MODELS_DIR may change after import
     marker = root / "DEFAULT"
     if marker.is_file():
         name = marker.read_text().strip().splitlines()[0].strip()
@@ -490,7 +468,7 @@ def load_upscaler(
     text = os.fspath(spec)
     if text in ("bicubic", "nearest"):
         return ResizeUpscaler(text)
-    path = default_model_path() if text == "default" else resolve_model(text, EXPORTED_MODELS_DIR)
+    path = default_model_path() if text == "default" else resolve_model(text)
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")
     if path.is_dir():
@@ -557,14 +535,14 @@ def upscale_loaded(
         progress: bool. Tile progress bar.
         alpha: str. `"bicubic"`: the alpha channel is upscaled with MATLAB bicubic;
             `"model"`: it goes through the model as a gray image. Defaults to `"bicubic"`.
-        size: (width, height) or None. Final size (`keras_srfm.image_io.output_size`),
+        size: (width, height) or None. Final size (`keras_srfm.imaging.image_io.output_size`),
             reached from the x4 result with MATLAB bicubic; None keeps x4.
 
     Returns:
         UpscaledImage: gray (+ alpha) for grayscale sources (ITU-R 601 luma of the output),
         RGB (+ alpha) otherwise, with the metadata scaled to the new size.
     """
-    from keras_srfm.imresize import imresize
+    from keras_srfm.imaging.imresize import imresize
 
     if alpha not in ALPHA_MODES:
         raise ValueError(f"alpha must be one of {ALPHA_MODES}. Received: alpha={alpha!r}")

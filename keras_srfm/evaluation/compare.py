@@ -3,7 +3,7 @@
 A figure shows the whole HR image with the zoom box drawn on it, then the same box cropped
 from the bicubic baseline, from each model and from HR, enlarged with nearest neighbour (so
 pixels stay visible) and labelled with the name and PSNR / SSIM (Y, Table I protocol). The LR
-input is made from the HR image with MATLAB bicubic (`keras_srfm.evaluation.degrade`).
+input is made from the HR image with MATLAB bicubic (`keras_srfm.evaluation.protocol.degrade`).
 
 Figures are drawn with Pillow only; the small helpers here (`labelled`, `hstack`, `grid`) also
 lay out `srfm demo`.
@@ -38,8 +38,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from keras_srfm.evaluation import SCALE, degrade, mod_crop
-from keras_srfm.metrics import psnr, rgb_to_y, ssim
+from keras_srfm.evaluation.protocol import SCALE, degrade, mod_crop
+from keras_srfm.metrics.fidelity import psnr, rgb_to_y, ssim
 
 BOX_COLOUR = (230, 20, 20)
 BACKGROUND = (255, 255, 255)
@@ -259,7 +259,7 @@ def load_model(spec: str, *, tile_size: int | None = None) -> Callable[[np.ndarr
     Returns:
         Upscaler: callable uint8 (H, W, 3) -> uint8 (4H, 4W, 3).
     """
-    from keras_srfm.inference import load_upscaler
+    from keras_srfm.inference.upscalers import load_upscaler
 
     return load_upscaler(spec, tile_size=tile_size)
 
@@ -413,7 +413,7 @@ def read_lr(path: str | os.PathLike, box: Box | None = None) -> np.ndarray:
         FileNotFoundError: no such file.
         ValueError: unreadable image, box outside it, or more than `MAX_PAGE_LR_PIXELS`.
     """
-    from keras_srfm.image_io import read_image
+    from keras_srfm.imaging.image_io import read_image
 
     path = Path(path)
     if not path.is_file():

@@ -55,7 +55,7 @@ def check_data_quick(sources: Sequence[str], backend: str = "tensorflow") -> Non
     """Each source is a folder holding image files, or a well-formed TFDS name; a
     `srfm degrade --copies` set (HR/ + LR/ pairs) only for the JAX path, which reads its pairs
     (tf.data would take its LR copies for HR images)."""
-    from keras_srfm.formats import is_training_set
+    from keras_srfm.imaging.formats import is_training_set
 
     for spec in sources:
         path = Path(spec).expanduser()
@@ -80,7 +80,7 @@ def check_files_quick(
 ) -> None:
     """The files and folders named by options exist (loadability is checked in stage 2)."""
     if init_from:
-        from keras_srfm.presets import resolve_weights
+        from keras_srfm.inference.presets import resolve_weights
 
         init_from = resolve_weights(init_from)
         if not Path(init_from).is_file():

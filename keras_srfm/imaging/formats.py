@@ -5,7 +5,7 @@ and reports the files it leaves out (`FolderListing.skipped_note`). Where a deco
 read a format, the list is narrowed here, with the reason, and not in the command:
 
 - `srfm upscale`, `srfm evaluate`, `srfm compare`, `srfm mos prepare`: Pillow
-  (`keras_srfm.image_io.read_image`) reads every listed format; GIF, APNG, WebP animations
+  (`keras_srfm.imaging.image_io.read_image`) reads every listed format; GIF, APNG, WebP animations
   and multi-page TIFF give their first frame.
 - Training folders (`keras_srfm.data.files.list_images`): `tf.io.decode_image` inside tf.data
   has no TIFF decoder (`TRAIN_EXTENSIONS` leaves TIFF out), and cannot decode a WebP with an

@@ -1,25 +1,10 @@
-"""Image-quality metrics of Table I (Sec. V-B): PSNR, SSIM and VIF on the Y channel, and NIQE.
+"""NIQE (Mittal, Soundararajan & Bovik, "Making a 'Completely Blind' Image Quality Analyzer",
+IEEE SPL 2013): the no-reference measure of perceptual quality, lower is better.
 
-The conventions are those of the MATLAB SR benchmark code (VDSR/SRCNN):
-
-- Y is MATLAB `rgb2ycbcr` on uint8 (ITU-R BT.601, studio range), rounded to uint8.
-- A grayscale image (2-D, or one channel) *is* its Y: the gray values are used unchanged.
-  When one image of a pair is gray and the other RGB (the SR output of a gray input), the RGB
-  one is reduced with the full-range BT.601 luma of MATLAB `rgb2gray`, which returns the gray
-  value itself when R = G = B.
-- `shave` pixels are removed from every border before any metric (4 for x4).
-- PSNR: peak 255. SSIM: Wang et al. (2004), 11x11 Gaussian window with sigma 1.5,
-  K1 = 0.01, K2 = 0.03, data range 255, mean over the valid region. VIF: the pixel-domain
-  multiscale VIF-P of Sheikh & Bovik (`vifp_mscale`, sigma_n^2 = 2, data in [0, 255]).
-
-NIQE (Mittal, Soundararajan & Bovik, "Making a 'Completely Blind' Image Quality Analyzer",
-IEEE SPL 2013) is the no-reference measure of perceptual quality, as the authors' MATLAB
-release computes it (`computequality.m`): lower is better. Its pristine model is a data file
-(`niqe_pris_params.npz`, BasicSR's copy of the release's parameters), found by
-`niqe_params_path`.
-
-All functions take uint8 NumPy images, the reference first, and are vectorised (separable
-filters as shifted sums; no loops over pixels). They need NumPy only.
+Computed as the authors' MATLAB release does (`computequality.m`). Its pristine model is a
+data file (`niqe_pris_params.npz`, BasicSR's copy of the release's parameters), found by
+`niqe_params_path`. Colour and border conventions are those of `keras_srfm.metrics.fidelity`.
+NumPy only (Keras only to download the parameter file).
 """
 
 from __future__ import annotations
@@ -32,248 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "psnr", "ssim", "vif", "niqe", "NiqeParams", "load_niqe_params"]
-
-# MATLAB rgb2ycbcr, first row of its matrix (inputs in [0, 1]) and offset; uint8 scales by 1/255.
-_YCBCR_Y = np.array([65.481, 128.553, 24.966]) / 255.0
-_YCBCR_OFFSET = 16.0
-# MATLAB rgb2gray: the same BT.601 weights, full range (rows of inv(ntsc matrix)).
-_GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
-
-
-# === Colour ===
-
-
-def _round_uint8(x: np.ndarray) -> np.ndarray:
-    """MATLAB's double -> uint8 cast: saturate, then round half away from zero."""
-    return np.floor(np.clip(x, 0.0, 255.0) + 0.5).astype(np.uint8)
-
-
-def _is_gray(image: np.ndarray) -> bool:
-    return image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)
-
-
-def _check_uint8(image: np.ndarray, name: str) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"`{name}` must be uint8. Received: dtype={image.dtype}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
-        raise ValueError(
-            f"`{name}` must be (H, W), (H, W, 1) or (H, W, 3). Received: shape={image.shape}"
-        )
-    return image
-
-
-def rgb_to_y(image: np.ndarray) -> np.ndarray:
-    """Y of MATLAB `rgb2ycbcr` on uint8: round(16 + (65.481 R + 128.553 G + 24.966 B) / 255).
-
-    Args:
-        image: np.ndarray uint8 of shape (H, W, 3), or a gray (H, W) / (H, W, 1) image.
-
-    Returns:
-        np.ndarray uint8 of shape (H, W), in [16, 235] for RGB input. A gray image is returned
-        unchanged (as (H, W)): its values are its Y.
-    """
-    image = _check_uint8(image, "image")
-    if _is_gray(image):
-        return image.reshape(image.shape[:2])
-    rgb = image.astype(np.float64)
-    y = _YCBCR_Y[0] * rgb[..., 0] + _YCBCR_Y[1] * rgb[..., 1] + _YCBCR_Y[2] * rgb[..., 2]
-    return _round_uint8(y + _YCBCR_OFFSET)
-
-
-def rgb_to_gray(image: np.ndarray) -> np.ndarray:
-    """MATLAB `rgb2gray` on uint8: full-range BT.601 luma, rounded; gray input unchanged.
-
-    Args:
-        image: np.ndarray uint8 of shape (H, W, 3), or a gray (H, W) / (H, W, 1) image.
-
-    Returns:
-        np.ndarray uint8 of shape (H, W); equals R when R = G = B.
-    """
-    image = _check_uint8(image, "image")
-    if _is_gray(image):
-        return image.reshape(image.shape[:2])
-    rgb = image.astype(np.float64)
-    return _round_uint8(_GRAY[0] * rgb[..., 0] + _GRAY[1] * rgb[..., 1] + _GRAY[2] * rgb[..., 2])
-
-
-def _prepare(
-    reference: np.ndarray, test: np.ndarray, shave: int, y_channel: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Checks a pair, takes Y (or keeps RGB), shaves the border; float64 (H, W, C) arrays."""
-    reference = _check_uint8(reference, "reference")
-    test = _check_uint8(test, "test")
-    if reference.shape[:2] != test.shape[:2]:
-        raise ValueError(
-            f"Images must have the same height and width. Received: shapes {reference.shape} "
-            f"and {test.shape}"
-        )
-    if shave < 0 or 2 * shave >= min(reference.shape[:2]):
-        raise ValueError(f"`shave` must be in [0, min(H, W) / 2). Received: shave={shave}")
-    if _is_gray(reference) or _is_gray(test):
-        # A gray source is its own Y; reduce the other image to the same full-range luma.
-        pair = [rgb_to_gray(reference), rgb_to_gray(test)]
-    elif y_channel:
-        pair = [rgb_to_y(reference), rgb_to_y(test)]
-    else:
-        pair = [reference, test]
-    out = []
-    for image in pair:
-        image = image.astype(np.float64)
-        if image.ndim == 2:
-            image = image[..., None]
-        if shave:
-            image = image[shave:-shave, shave:-shave]
-        out.append(image)
-    return out[0], out[1]
-
-
-# === Filters ===
-
-
-def _gaussian(size: int, sigma: float) -> np.ndarray:
-    """1-D factor of MATLAB `fspecial('gaussian', size, sigma)` (the 2-D window is separable)."""
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
-    return g / g.sum()
-
-
-def _filter_valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """MATLAB `filter2(kernel' * kernel, image, 'valid')` per channel, as two 1-D passes.
-
-    Args:
-        image: float64 array (H, W, C).
-        kernel: symmetric float64 1-D kernel of length k.
-
-    Returns:
-        float64 array (H - k + 1, W - k + 1, C).
-    """
-    # Shifted, weighted sums: a loop over the k taps (not pixels), faster than strided views.
-    k = kernel.shape[0]
-    h, w = image.shape[0] - k + 1, image.shape[1] - k + 1
-    rows = kernel[0] * image[:h]
-    for j in range(1, k):
-        rows += kernel[j] * image[j : j + h]
-    out = kernel[0] * rows[:, :w]
-    for j in range(1, k):
-        out += kernel[j] * rows[:, j : j + w]
-    return out
-
-
-# === Metrics ===
-
-
-def psnr(reference: np.ndarray, test: np.ndarray, shave: int = 4, y_channel: bool = True) -> float:
-    """Peak signal-to-noise ratio in dB, peak 255 (Table I).
-
-    Args:
-        reference: np.ndarray uint8 (H, W, 3), or gray (H, W). Ground truth.
-        test: np.ndarray uint8 of the same height and width. Image under test.
-        shave: int. Pixels removed from every border first. Defaults to 4 (the x4 scale).
-        y_channel: bool. On the Y of `rgb_to_y` (True) or on all RGB values. Defaults to True.
-
-    Returns:
-        float; `inf` when the images are identical.
-    """
-    a, b = _prepare(reference, test, shave, y_channel)
-    mse = float(np.mean((a - b) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
-
-
-def ssim(reference: np.ndarray, test: np.ndarray, shave: int = 4, y_channel: bool = True) -> float:
-    """Structural similarity of Wang et al. (2004), as their `ssim_index.m` (Table I).
-
-    11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, data range 255, averaged over the
-    valid region (no padding). In RGB mode the per-channel SSIMs are averaged.
-
-    Args:
-        reference: np.ndarray uint8 (H, W, 3), or gray (H, W). Ground truth.
-        test: np.ndarray uint8 of the same height and width. Image under test.
-        shave: int. Pixels removed from every border first. Defaults to 4.
-        y_channel: bool. On Y (True) or per RGB channel. Defaults to True.
-
-    Returns:
-        float in [-1, 1].
-    """
-    a, b = _prepare(reference, test, shave, y_channel)
-    if min(a.shape[:2]) < 11:
-        raise ValueError(
-            f"SSIM needs at least 11x11 pixels after shaving. Received: shape={a.shape}"
-        )
-    window = _gaussian(11, 1.5)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu_a, mu_b = _filter_valid(a, window), _filter_valid(b, window)
-    var_a = _filter_valid(a * a, window) - mu_a * mu_a
-    var_b = _filter_valid(b * b, window) - mu_b * mu_b
-    cov = _filter_valid(a * b, window) - mu_a * mu_b
-    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
-    den = (mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2)
-    return float(np.mean(np.mean(num / den, axis=(0, 1))))
-
-
-def _vifp_channel(reference: np.ndarray, test: np.ndarray, sigma_nsq: float) -> float:
-    """Sheikh & Bovik `vifp_mscale` on one (H, W, 1) float64 pair."""
-    eps = 1e-10
-    num = den = 0.0
-    for scale in range(1, 5):  # four scales, windows 17, 9, 5, 3
-        size = 2 ** (4 - scale + 1) + 1
-        window = _gaussian(size, size / 5)
-        if scale > 1:
-            reference = _filter_valid(reference, window)[::2, ::2]
-            test = _filter_valid(test, window)[::2, ::2]
-        mu_r, mu_t = _filter_valid(reference, window), _filter_valid(test, window)
-        var_r = np.maximum(_filter_valid(reference * reference, window) - mu_r * mu_r, 0.0)
-        var_t = np.maximum(_filter_valid(test * test, window) - mu_t * mu_t, 0.0)
-        cov = _filter_valid(reference * test, window) - mu_r * mu_t
-        # Gain g and distortion variance sv_sq of the channel model, with vifp_mscale's guards.
-        g = cov / (var_r + eps)
-        sv_sq = var_t - g * cov
-        flat_r = var_r < eps
-        g = np.where(flat_r, 0.0, g)
-        sv_sq = np.where(flat_r, var_t, sv_sq)
-        var_r = np.where(flat_r, 0.0, var_r)
-        flat_t = var_t < eps
-        g = np.where(flat_t, 0.0, g)
-        sv_sq = np.where(flat_t, 0.0, sv_sq)
-        sv_sq = np.where(g < 0, var_t, sv_sq)
-        g = np.maximum(g, 0.0)
-        sv_sq = np.maximum(sv_sq, eps)
-        num += float(np.sum(np.log10(1.0 + g * g * var_r / (sv_sq + sigma_nsq))))
-        den += float(np.sum(np.log10(1.0 + var_r / sigma_nsq)))
-    return num / den
-
-
-def vif(reference: np.ndarray, test: np.ndarray, shave: int = 4, y_channel: bool = True) -> float:
-    """Pixel-domain multiscale visual information fidelity, VIF-P (Table I's VIF column).
-
-    Sheikh & Bovik's `vifp_mscale` (sigma_n^2 = 2, data in [0, 255]), the variant of
-    `sewar.full_ref.vifp`. In RGB mode the per-channel values are averaged, as sewar does.
-    Note: the paper's published VIF values are not reproduced by this (or the wavelet) VIF on
-    the bicubic baseline; see docs/evaluation.md, "Bicubic baseline".
-
-    Args:
-        reference: np.ndarray uint8 (H, W, 3), or gray (H, W). Ground truth.
-        test: np.ndarray uint8 of the same height and width. Image under test.
-        shave: int. Pixels removed from every border first. Defaults to 4.
-        y_channel: bool. On Y (True) or per RGB channel. Defaults to True.
-
-    Returns:
-        float; 1 for identical images, higher than 1 for contrast enhancement.
-    """
-    a, b = _prepare(reference, test, shave, y_channel)
-    if min(a.shape[:2]) < 41:
-        raise ValueError(
-            f"VIF needs at least 41x41 pixels after shaving. Received: shape={a.shape}"
-        )
-    return float(
-        np.mean(
-            [_vifp_channel(a[..., c : c + 1], b[..., c : c + 1], 2.0) for c in range(a.shape[2])]
-        )
-    )
-
-
-# === NIQE ===
+from keras_srfm.metrics.fidelity import check_uint8, rgb_to_gray, rgb_to_y
 
 NIQE_PARAMS_ENV = "SRFM_NIQE_PARAMS"
 NIQE_PARAMS_FILE = "niqe_pris_params.npz"
@@ -347,7 +91,7 @@ def niqe_params_path() -> Path:
     explicit = os.environ.get(NIQE_PARAMS_ENV)
     if explicit:
         return Path(explicit).expanduser()
-    from keras_srfm.presets import data_root
+    from keras_srfm.inference.presets import data_root
 
     default = data_root().parent / "metrics" / NIQE_PARAMS_FILE
     cached = _keras_cache_path()
@@ -390,7 +134,7 @@ def load_niqe_params(path: str | os.PathLike | None = None) -> NiqeParams:
         raise FileNotFoundError(
             f"NIQE parameters not found at {path}: set {NIQE_PARAMS_ENV} to BasicSR's "
             f"{NIQE_PARAMS_FILE} ({NIQE_PARAMS_URL}), or fetch it once with "
-            "`python -c 'import keras_srfm.metrics as m; m.download_niqe_params()'`"
+            "`python -c 'from keras_srfm.metrics.niqe import download_niqe_params as d; d()'`"
         )
     return _load_niqe_params_cached(os.fspath(path.resolve()))
 
@@ -518,7 +262,7 @@ def niqe_features(image: np.ndarray, window: np.ndarray, block: int = NIQE_BLOCK
     Returns:
         float64 (N, 36), one row per block; NaN where a block has no texture.
     """
-    from keras_srfm.imresize import imresize
+    from keras_srfm.imaging.imresize import imresize
 
     rows, cols = image.shape[0] // block, image.shape[1] // block
     image = image[: rows * block, : cols * block]
@@ -572,7 +316,7 @@ def niqe(
     Example:
     >>> niqe(sr_uint8)  # Y channel, 4-pixel border shaved
     """
-    image = _check_uint8(image, "image")
+    image = check_uint8(image, "image")
     gray = rgb_to_y(image) if y_channel else rgb_to_gray(image)
     if shave < 0 or 2 * shave >= min(gray.shape):
         raise ValueError(f"`shave` must be in [0, min(H, W) / 2). Received: shave={shave}")

@@ -43,15 +43,29 @@ def point_loss(hr: Any, sr: Any, delta: float = 1.0) -> Any:
 # === Perceptual loss (Eq. 3) ===
 
 
-def vgg_loss(hr_features: Any, sr_features: Any) -> Any:
+def vgg_loss(hr_features: Any, sr_features: Any, normalise: str = "none") -> Any:
     """Perceptual loss, Eq. 3: squared L2 between VGG19 features psi_i of SR and HR (mean).
 
     `hr_features` is a constant target (gradients are stopped).
 
+    Args:
+        hr_features: `(batch, h, w, c)` psi_i(I_HR).
+        sr_features: `(batch, h, w, c)` psi_i(I_est).
+        normalise: "none" (Eq. 3 as written) or "hr_energy": each example's distance divided
+            by the mean of psi_i(I_HR)^2 (a constant), i.e. the relative feature error, whose
+            size does not depend on the layer (`LossConfig.vgg_normalise`).
+
     Returns:
         `(batch,)` float32.
     """
-    return _feature_mse(hr_features, sr_features)
+    distance = _feature_mse(hr_features, sr_features)
+    if normalise == "none":
+        return distance
+    if normalise != "hr_energy":
+        raise ValueError(f"normalise must be 'none' or 'hr_energy'. Received: normalise={normalise!r}")
+    target = ops.stop_gradient(ops.cast(hr_features, "float32"))
+    energy = ops.mean(ops.square(target), axis=tuple(range(1, len(target.shape))))
+    return distance / (energy + 1e-12)
 
 
 # === Adversarial losses (Eqs. 4-5) ===

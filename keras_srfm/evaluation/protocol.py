@@ -29,10 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from keras_srfm import formats
-from keras_srfm.atomic import atomic_write, write_json  # noqa: F401  (re-exported)
-from keras_srfm.imresize import imresize
-from keras_srfm.metrics import niqe, psnr, rgb_to_gray, ssim, vif
+from keras_srfm.imaging import formats
+from keras_srfm.imaging.atomic import atomic_write
+from keras_srfm.imaging.imresize import imresize
+from keras_srfm.metrics.fidelity import psnr, rgb_to_gray, ssim
+from keras_srfm.metrics.niqe import niqe
+from keras_srfm.metrics.vif import vif
 
 SCALE = 4
 METRICS = ("psnr", "ssim", "vif", "niqe")  # what `metrics=` / `--metrics` may name
@@ -151,7 +153,7 @@ def read_hr(path: str | os.PathLike) -> EvalImage:
     Raises:
         ValueError: one line naming the file, if it cannot be decoded.
     """
-    from keras_srfm.image_io import read_image
+    from keras_srfm.imaging.image_io import read_image
 
     path = Path(path)
     try:
@@ -164,7 +166,7 @@ def read_hr(path: str | os.PathLike) -> EvalImage:
 def folder_source(path: str | os.PathLike) -> ImageSource:
     """The HR images of a folder (not recursive), sorted by name.
 
-    Every extension of `keras_srfm.formats.IMAGE_EXTENSIONS` is read (GIF: its first frame);
+    Every extension of `keras_srfm.imaging.formats.IMAGE_EXTENSIONS` is read (GIF: its first frame);
     other files are named in `ImageSource.skipped_note`. A file that cannot be decoded raises
     `ImageReadError` when its turn comes, and the iteration can go on.
 
@@ -219,7 +221,7 @@ def paired_folder_source(hr_dir: str | os.PathLike, lr_dir: str | os.PathLike) -
         pairs.append((hr_path, found[0]))
 
     def images() -> Iterator[EvalImage]:
-        from keras_srfm.image_io import read_image
+        from keras_srfm.imaging.image_io import read_image
 
         for hr_path, lr_path in pairs:
             image = read_hr(hr_path)
@@ -251,7 +253,6 @@ def tfds_source(
     """
     import tensorflow_datasets as tfds
 
-    import tfds_builders  # noqa: F401  (registers the srfm_* builders)
 
     builder_name = tfds_name(name)
     if builder_name not in TFDS_DATASETS:
@@ -436,7 +437,7 @@ def evaluate_source(
 
     Args:
         upscaler: callable uint8 (H, W, 3) -> uint8 (sH, sW, 3), e.g. from
-            `keras_srfm.inference.load_upscaler`.
+            `keras_srfm.inference.upscalers.load_upscaler`.
         source: ImageSource. From `folder_source` or `tfds_source`.
         scale: int. Defaults to 4.
         save_dir: folder or None. SR images are written to `<save_dir>/<set>/<stem>.png`
@@ -517,7 +518,7 @@ def _report_failure(
 def _save_sr(sr: np.ndarray, gray: bool, path: Path) -> None:
     from PIL import Image
 
-    from keras_srfm.metrics import rgb_to_gray
+    from keras_srfm.metrics.fidelity import rgb_to_gray
 
     image = Image.fromarray(rgb_to_gray(sr), "L") if gray else Image.fromarray(sr, "RGB")
     buffer = io.BytesIO()
@@ -532,7 +533,7 @@ def curve_images(folder: str | os.PathLike) -> list[EvalImage]:
     """The images of a learning-curve folder (`srfm train --bench-dir`), decoded once.
 
     Read as `srfm evaluate --hr-dir` reads them (`folder_source`: every extension of
-    `keras_srfm.formats`, grayscale files flagged), so that `curve_psnr` can score them at
+    `keras_srfm.imaging.formats`, grayscale files flagged), so that `curve_psnr` can score them at
     every checkpoint without decoding them again.
 
     Raises:
@@ -578,10 +579,10 @@ def uint8_upscaler(predict: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray
             Keras generator or a jitted JAX function of its weights.
 
     Returns:
-        callable uint8 (H, W, 3) -> uint8 (sH, sW, 3): `keras_srfm.image_io.to_uint8` of the
+        callable uint8 (H, W, 3) -> uint8 (sH, sW, 3): `keras_srfm.imaging.image_io.to_uint8` of the
         output, i.e. round(clip(x, 0, 1) * 255) like `KerasUpscaler`.
     """
-    from keras_srfm.image_io import to_uint8
+    from keras_srfm.imaging.image_io import to_uint8
 
     def upscale(lr: np.ndarray) -> np.ndarray:
         return to_uint8(np.asarray(predict(lr[np.newaxis].astype(np.float32) / 255.0))[0])

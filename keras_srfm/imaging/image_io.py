@@ -3,7 +3,7 @@
 - **Reading.** `read_image` decodes any Pillow image as 8-bit RGB (+ alpha), EXIF orientation
   applied, refusing decompression bombs from the header and non-regular files (FIFOs,
   devices); `expand_inputs` turns files, folders and glob patterns into the inputs of a run.
-- **Writing.** `write_image` / `write_upscaled` write through `keras_srfm.atomic.atomic_save`
+- **Writing.** `write_image` / `write_upscaled` write through `keras_srfm.imaging.atomic.atomic_save`
   (a temp file in the same folder, then `os.replace`), so an interrupted run leaves no partial
   output; `remove_stale_parts` deletes the temp files of a killed one.
 - **Metadata.** EXIF (with the orientation tag reset to 1 once the rotation is applied, and
@@ -14,7 +14,7 @@
   `encode_png16` / `encode_tiff16` write 16-bit files, which Pillow cannot write for more than
   one channel.
 - **Exact size.** `output_size` turns `--outscale` / `--width` / `--height` into a size, and
-  `resize` reaches it from the x4 result with MATLAB bicubic (`keras_srfm.imresize`, with
+  `resize` reaches it from the x4 result with MATLAB bicubic (`keras_srfm.imaging.imresize`, with
   antialiasing when it shrinks).
 
 Only NumPy, Pillow and the standard library are used. TensorFlow is not needed here.
@@ -38,9 +38,9 @@ from typing import Any, BinaryIO, NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from keras_srfm import formats
-from keras_srfm.atomic import PART_RE as _PART_RE
-from keras_srfm.atomic import PART_SUFFIX, atomic_save  # noqa: F401  (re-exported)
+from keras_srfm.imaging import formats
+from keras_srfm.imaging.atomic import PART_RE as _PART_RE
+from keras_srfm.imaging.atomic import atomic_save
 
 DEFAULT_MAX_PIXELS = 64_000_000  # Refuse larger inputs (decompression bombs); --max-pixels.
 IMAGE_EXTENSIONS = formats.IMAGE_EXTENSIONS  # what `read_image` reads (Pillow)
@@ -358,7 +358,7 @@ def resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         pixels: np.ndarray (H, W) or (H, W, C), uint8, uint16 or float.
         size: (width, height).
     """
-    from keras_srfm.imresize import imresize
+    from keras_srfm.imaging.imresize import imresize
 
     if pixels.shape[1::-1] == tuple(size):
         return pixels
@@ -595,7 +595,7 @@ def write_image(
 
     Args:
         image: PIL image.
-        path: str or path. `.png`, `.jpg`, `.webp`, `.tif`, `.bmp` (`keras_srfm.formats`).
+        path: str or path. `.png`, `.jpg`, `.webp`, `.tif`, `.bmp` (`keras_srfm.imaging.formats`).
         quality: int or None. JPEG / WebP quality 1-100; None: JPEG 95, WebP lossless. Ignored
             by the lossless formats.
         metadata: ImageMetadata or None. EXIF, ICC profile and DPI to embed, where the format
@@ -724,7 +724,7 @@ def expand_inputs(
     Args:
         specs: sequence of str. Files, folders or glob patterns.
         on_skip: callable or None. Called with one line per folder that holds files it does
-            not read (`keras_srfm.formats.FolderListing.skipped_note`).
+            not read (`keras_srfm.imaging.formats.FolderListing.skipped_note`).
         recursive: bool. Walk folders' sub-folders too (hidden ones excluded); each file keeps
             its path below the folder in `InputFile.relative`. Defaults to False.
 

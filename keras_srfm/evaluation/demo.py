@@ -5,7 +5,7 @@ on a fresh install without data. It holds what separates interpolation from lear
 super-resolution: text, sharp edges (a Siemens star), a zone plate and a frequency sweep that
 pass the x4 Nyquist limit, smooth grey and hue gradients, colour patches and checkerboards.
 The protocol is that of Table I: mod-crop, MATLAB bicubic 1/4 on uint8, upscale, PSNR / SSIM
-on Y with 4 pixels shaved (`keras_srfm.evaluation`). `run_real_demo` (`srfm demo --real`)
+on Y with 4 pixels shaved (`keras_srfm.evaluation.protocol`). `run_real_demo` (`srfm demo --real`)
 also upscales a realistic LR of the chart (blur, resize, noise, JPEG: the degradation of
 `keras_srfm.data.degradation`) with every shipped model, to show which model suits photos.
 
@@ -24,10 +24,10 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from keras_srfm.compare import font, grid, hstack, labelled, metric_caption
-from keras_srfm.evaluation import SCALE, degrade
-from keras_srfm.imresize import imresize, nearest
-from keras_srfm.metrics import psnr, ssim
+from keras_srfm.evaluation.compare import font, grid, hstack, labelled, metric_caption
+from keras_srfm.evaluation.protocol import SCALE, degrade
+from keras_srfm.imaging.imresize import imresize, nearest
+from keras_srfm.metrics.fidelity import psnr, ssim
 
 MIN_SIZE = 64
 MAX_SIZE = 4096
