@@ -126,7 +126,12 @@ def machine_info() -> dict:
     import keras
     import tensorflow as tf
 
+    from keras_srfm.training.precision import detect
+
+    hardware = detect()
     return {
+        "cpu_model": hardware.cpu_model,
+        "cpu_flags": list(hardware.cpu_flags),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -142,9 +147,12 @@ def markdown(document: dict) -> str:
     lines = [
         "# SRFM training-step time",
         "",
-        f"Machine: {info['machine']}, {info['cpu_count']} CPU cores, TensorFlow {info['tensorflow']}, "
+        f"Machine: {info.get('cpu_model', info['machine'])}, {info['cpu_count']} CPU cores, "
+        f"TensorFlow {info['tensorflow']}, "
         f"Keras {info['keras']}; 1-min load average {info['load_average_start'][0]} at the start "
         f"and {info['load_average_end'][0]} at the end. {NOTE}",
+        "",
+        f"CPU flags: {' '.join(info.get('cpu_flags', [])) or 'not recorded'}",
         "",
         f"One step = `SRFM.train_step` via `model.fit`: batch {BATCH}, LR {LR_SIZE}x{LR_SIZE} -> "
         f"HR {LR_SIZE * SCALE}x{LR_SIZE * SCALE}, paper-size generator (16 blocks, 64 filters), "

@@ -30,7 +30,8 @@ def _train_action(dest: str) -> argparse.Action:
     ("content_mode", LossConfig.choices("content_mode")),
     ("vgg_layer", LossConfig.choices("vgg_layer")),
     ("tap", DiscriminatorConfig.choices("tap")),
-    ("mixed_precision", TrainConfig.choices("mixed_precision")),
+    # "auto" is resolved to one of the config's values before the config is made (test_precision.py)
+    ("mixed_precision", [*TrainConfig.choices("mixed_precision"), "auto"]),
     ("strategy", TrainConfig.choices("strategy")),
 ])
 def test_choices_and_defaults_come_from_the_configs(dest, expected):

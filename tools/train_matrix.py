@@ -153,7 +153,9 @@ def axes(parser: argparse.ArgumentParser | None = None) -> list[Axis]:
         if action.dest in HARNESS_FLAGS or action.dest in SEPARATE:
             continue
         if action.choices is not None:
-            values: tuple[Any, ...] = tuple(action.choices)
+            # "auto" (--mixed-precision) resolves to one of the other values before the config
+            # is made: tests/test_precision.py.
+            values: tuple[Any, ...] = tuple(v for v in action.choices if v != "auto")
         elif action.nargs == 0 and (action.const is True or isinstance(action, argparse.BooleanOptionalAction)):
             values = (False, True)  # store_true, or --flag/--no-flag
         else:

@@ -100,11 +100,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=TrainConfig.jit_compile,
                    help="XLA-compile the train step (jit_compile=True)")
     p.add_argument("--mixed-precision", default=TrainConfig.mixed_precision,
-                   choices=TrainConfig.choices("mixed_precision"),
-                   help="compute dtype (variables and losses stay float32)")
+                   choices=(*TrainConfig.choices("mixed_precision"), "auto"),
+                   help="compute dtype (variables and losses stay float32); auto: the fastest that "
+                        "`srfm bench --train` measured here, else bfloat16/float16 where the hardware has it "
+                        "natively (a resumed run keeps its own)")
     p.add_argument("--backend", default=TrainConfig.backend, choices=TrainConfig.choices("backend"),
-                   help="Keras backend of the train step: tensorflow (every strategy), or jax (one device, "
-                        "no TensorFlow needed; folders of HR images as --data; the same run folder)")
+                   help="Keras backend of the train step: tensorflow (every strategy), or jax (data-parallel on "
+                        "every local device, hosts joined by JAX_COORDINATOR_ADDRESS; no TensorFlow needed; "
+                        "folders of HR images as --data; the same run folder)")
     p.add_argument("--strategy", default=TrainConfig.strategy, choices=TrainConfig.choices("strategy"),
                    help="tf.distribute strategy: one device, all local GPUs, TF_CONFIG workers, or a TPU")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=TrainConfig.use_ema,
@@ -208,7 +211,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
             warmup_steps=args.warmup_steps,
             adam_epsilon=args.adam_epsilon, checkpoint_every=args.checkpoint_every,
             keep_checkpoints=args.keep_checkpoints, use_ema=args.ema,
-            jit_compile=args.jit, mixed_precision=args.mixed_precision, strategy=args.strategy,
+            jit_compile=args.jit, mixed_precision=_mixed_precision(args), strategy=args.strategy,
             backend=args.backend,
             init_from=args.init_from, seed=args.seed,
         ),
@@ -262,12 +265,45 @@ def check_inputs(args: argparse.Namespace) -> Any:  # -> RunConfig
     return run_cfg
 
 
+def _saved_train(run_dir: str) -> dict[str, Any]:
+    """The `train` settings a run folder was started with (empty for a new folder)."""
+    path = Path(run_dir) / "config.json"
+    return json.loads(path.read_text()).get("train", {}) if path.is_file() else {}
+
+
 def _saved_backend(run_dir: str) -> str:
     """The backend a run folder was trained with (tensorflow for folders that predate the key)."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        return "tensorflow"
-    return json.loads(path.read_text()).get("train", {}).get("backend", "tensorflow")
+    return _saved_train(run_dir).get("backend", "tensorflow")
+
+
+def _mixed_precision(args: argparse.Namespace) -> str:
+    """`--mixed-precision`, with `auto` resolved: a resumed run's own, else the measured or rule
+    choice of `keras_srfm.training.precision` (no TensorFlow import)."""
+    if args.mixed_precision != "auto":
+        return args.mixed_precision
+    saved = _saved_train(args.run_dir).get("mixed_precision")
+    if saved:
+        return saved
+    from keras_srfm.training.precision import choose
+
+    return choose(args.backend, args.jit, args.variant).mode
+
+
+def precision_notes(args: argparse.Namespace) -> list[str]:
+    """The lines printed before training: what `auto` chose and why, and the cost of a precision
+    this hardware does not compute natively (one line each, at most two)."""
+    from keras_srfm.training import precision
+
+    mode = _mixed_precision(args)
+    lines = []
+    if args.mixed_precision == "auto":
+        if _saved_train(args.run_dir).get("mixed_precision"):
+            why = "kept from the run being resumed"
+        else:
+            why = precision.choose(args.backend, args.jit, args.variant).reason
+        lines.append(f"srfm train: --mixed-precision auto -> {mode} ({why})")
+    note = precision.cost_note(mode, args.backend, args.jit, args.variant)
+    return lines + ([note] if note else [])
 
 
 def use_jax_backend() -> None:
@@ -318,6 +354,8 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, verbose: int | str) -> None:
     """One `srfm train` run (or resume) of `args`."""
     run_cfg = check_inputs(args)
+    for line in precision_notes(args):
+        print(line, flush=True)
     from keras_srfm.commands.errors import CommandError
 
     if run_cfg.train.backend == "jax":

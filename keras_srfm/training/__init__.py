@@ -6,6 +6,8 @@
 - `run_setup`: one run setup (no TensorFlow): `RunConfig`, resume rules and log, CSV logs.
 - `runner` (the `fit` path), `distributed` (multi-worker loop), `jax_run` (`--backend jax`).
 - `callbacks`, `checkpoints`, `schedules`: what those runs share.
+- `precision`: which `--mixed-precision` is native here (a rule) or measured fastest (cached).
+- `step_bench`: `srfm bench --train`, the update timed per backend x precision x XLA.
 
 The package imports nothing itself, so that
 `keras_srfm.training.jax_step` and `keras_srfm.training.run_setup` import no TensorFlow.

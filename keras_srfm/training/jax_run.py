@@ -30,6 +30,8 @@ from tqdm.auto import tqdm
 
 from keras_srfm.config import DataConfig
 from keras_srfm.imaging.atomic import atomic_path, atomic_save
+from keras_srfm.training import jax_devices
+from keras_srfm.training.jax_devices import Placement, host_value
 from keras_srfm.training.jax_step import JaxSRFM, State
 from keras_srfm.training.run_setup import (
     RunConfig,
@@ -54,7 +56,11 @@ def unsupported(run: RunConfig) -> str | None:
     """Why the JAX path cannot train `run` (None when it can): one line for the CLI."""
     train, data = run.train, run.data
     if train.strategy != "default":
-        return f"--strategy {train.strategy} is a tf.distribute strategy; the JAX path trains on one device"
+        return (f"--strategy {train.strategy} is a tf.distribute strategy; the JAX path trains data-parallel "
+                "on every device by itself (JAX_COORDINATOR_ADDRESS for several hosts)")
+    devices = jax_devices.device_count()
+    if data.batch_size % devices:
+        return f"--batch-size {data.batch_size} is not a multiple of the {devices} JAX devices (the global batch)"
     if train.mixed_precision != "off":
         return "--mixed-precision needs the TensorFlow backend (the JAX path computes in float32)"
     if getattr(data, "degradation", "bicubic") != "bicubic":
@@ -147,7 +153,7 @@ def build_trainer(run: RunConfig) -> JaxSRFM:
     train, loss = run.train, run.loss
     generator = build_generator(run.generator)
     discriminator = None
-    if loss.needs_discriminator:  # one device: nothing to synchronise (TF-only option)
+    if loss.needs_discriminator:  # GSPMD takes BatchNorm's statistics over the global batch (jax_devices)
         discriminator = build_discriminator(dataclasses.replace(run.discriminator, sync_batchnorm=False))
     vgg = build_vgg_features(loss.vgg_layer, loss.vgg_weights, run.discriminator.patch_size) if loss.use_vgg else None
 
@@ -167,7 +173,7 @@ def save_checkpoint(directory: Path, step: int, state: State, keep: int) -> Path
     directory.mkdir(parents=True, exist_ok=True)
     leaves = jax.tree_util.tree_leaves({k: v for k, v in state.items() if k not in _NOT_CHECKPOINTED})
     path = directory / f"ckpt-{step}.npz"
-    arrays = {f"a{i}": np.asarray(x) for i, x in enumerate(leaves)}
+    arrays = {f"a{i}": host_value(x) for i, x in enumerate(leaves)}
     atomic_save(path, lambda f: np.savez(f, step=np.int64(step), **arrays), fsync=True)
     for _, old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
@@ -221,7 +227,7 @@ def export_from_checkpoint(run_dir: str | Path, output: str | Path) -> tuple[Pat
 
 def _export(trainer: JaxSRFM, state: State, path: Path) -> Path:
     """Saves the generator alone (EMA weights when enabled), atomically."""
-    trainer.assign(state)
+    trainer.assign(jax.tree_util.tree_map(host_value, state))
     if getattr(trainer.g_optimizer, "use_ema", False):
         trainer.g_optimizer.finalize_variable_values(trainer.generator.trainable_variables)
     with atomic_path(path) as tmp:
@@ -241,12 +247,17 @@ def run_training(run: RunConfig, run_dir: str | Path, bench_dir: str | Path | No
     reason = unsupported(run)
     if reason:
         raise ValueError(f"--backend jax: {reason}")
-    with run_folder_lock(Path(run_dir)):  # a no-op under `srfm train`, which holds it already
-        return _run_training(run, Path(run_dir), bench_dir)
+    run_dir = Path(run_dir)
+    if not jax_devices.is_main_process():  # one writer: the main process owns the run folder
+        return _run_training(run, run_dir, bench_dir)
+    with run_folder_lock(run_dir):  # a no-op under `srfm train`, which holds it already
+        return _run_training(run, run_dir, bench_dir)
 
 
 def _run_training(run: RunConfig, run_dir: Path, bench_dir: str | Path | None) -> Path:
-    changes = open_run_dir(run_dir, run)
+    where = jax_devices.placement()
+    main = jax_devices.is_main_process()
+    changes = open_run_dir(run_dir, run) if main else []
     keras.utils.set_random_seed(run.train.seed)
     trainer = build_trainer(run)
     state = trainer.initial_state()
@@ -254,28 +265,35 @@ def _run_training(run: RunConfig, run_dir: Path, bench_dir: str | Path | None) -
     start, restored, notes = restore_checkpoint(run_dir / "checkpoints", state)
     if notes:
         print(f"srfm train: unreadable checkpoint(s) skipped: {', '.join(notes)}", flush=True)
-    dropped = align_logs(run_dir, start if restored is not None else 0, per_epoch)
+    dropped = align_logs(run_dir, start if restored is not None else 0, per_epoch) if main else 0
+    devices = where.describe(run.data.batch_size)
     if restored is None:
         if run.train.init_from:
             load_generator_weights(trainer.generator, run.train.init_from)
             state = trainer.initial_state()
-        print(f"srfm train: starting in {run_dir} (JAX on {jax.devices()[0]})", flush=True)
+        print(f"srfm train: starting in {run_dir} ({devices})", flush=True)
     else:
         state = restored
         note = f" (dropped {dropped} log row(s) past it)" if dropped else ""
-        print(f"srfm train: resuming at step {start} in {run_dir}{note}", flush=True)
-    log_resume_changes(run_dir, start, changes)
-    state = _loop(run, run_dir, trainer, state, start, bench_dir)
-    return _export(trainer, state, run_dir / "generator.keras")
+        print(f"srfm train: resuming at step {start} in {run_dir} ({devices}){note}", flush=True)
+    if main:
+        log_resume_changes(run_dir, start, changes)
+    state = _loop(run, run_dir, trainer, where.put_state(state), start, bench_dir, where)
+    return _export(trainer, state, run_dir / "generator.keras") if main else run_dir / "generator.keras"
 
 
 def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: int,
-          bench_dir: str | Path | None) -> State:
-    """Checkpoint intervals: the steps, then the history row and curve point, then the checkpoint."""
+          bench_dir: str | Path | None, where: Placement) -> State:
+    """Checkpoint intervals: the steps, then the history row and curve point, then the checkpoint.
+
+    The step is jitted over `where`'s mesh: batch split over the devices, state replicated.
+    Only the main process (0) writes the run folder.
+    """
     pool = PatchPool(run.data)
-    step_fn = jax.jit(trainer.step, donate_argnums=0)
-    bench = _Bench(bench_dir, run.generator.scale, trainer) if bench_dir else None
-    scalars = ScalarWriter(run_dir / "logs" / "train")
+    step_fn = jax.jit(trainer.step, donate_argnums=0, out_shardings=where.replicated)
+    main = jax_devices.is_main_process()
+    bench = _Bench(bench_dir, run.generator.scale, trainer) if bench_dir and main else None
+    scalars = ScalarWriter(run_dir / "logs" / "train") if main else None
     per_epoch, step = run.train.checkpoint_every, start
     # A bar on a terminal (tqdm turns itself off when stdout is a file: the lines below remain).
     bar = tqdm(total=run.train.steps, initial=start, unit="step", desc="srfm train", disable=None)
@@ -287,12 +305,14 @@ def _loop(run: RunConfig, run_dir: Path, trainer: JaxSRFM, state: State, start: 
         for i, (lr, hr) in enumerate(pool.batches(interval, end - interval * per_epoch)):
             if interval * per_epoch + i < step:
                 continue
-            state, logs = step_fn(state, lr, hr)
+            state, logs = step_fn(state, where.put_batch(lr), where.put_batch(hr))
             sums = {k: sums.get(k, 0.0) + v for k, v in logs.items()}
             step += 1
             bar.update(1)
-        values = {k: float(v) / (step - first) for k, v in sums.items()}
+        values = {k: float(host_value(v)) / (step - first) for k, v in sums.items()}
         check_finite(values, step, run_dir)  # before the row, the curve and the checkpoint
+        if not main:
+            continue
         if bench is not None:
             values["bench_psnr"] = bench.record(state, step, run_dir / "curve.csv")
         # The row first, then the checkpoint (see keras_srfm.training.run_setup).

@@ -182,12 +182,15 @@ def writes_run_folder(tf_config: dict[str, Any] | None = None) -> bool:
 
 def run_folder_lock(run_dir: Path, strategies: set[str] | frozenset[str] = frozenset()) -> Any:
     """The run folder's lock (`keras_srfm.imaging.locks.hold`) for the task that writes it;
-    a do-nothing context for a multi-worker task that only reads it."""
+    a do-nothing context for a multi-worker task, or a JAX process other than the first
+    (`JAX_PROCESS_ID`), that only reads it."""
     import contextlib
 
     from keras_srfm.imaging import locks
 
     if "multiworker" in strategies and not writes_run_folder():
+        return contextlib.nullcontext(None)
+    if os.environ.get("JAX_PROCESS_ID", "0").strip() not in ("", "0"):
         return contextlib.nullcontext(None)
     return locks.hold(run_dir, busy=RUN_BUSY)
 
