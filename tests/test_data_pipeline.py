@@ -271,7 +271,7 @@ def test_distribute_datasets_from_function_two_replicas(hr_folder):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from keras_srfm.config import DataConfig
-        from keras_srfm.data import make_dataset_fn
+        from keras_srfm.data.pipeline import make_dataset_fn
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         config = DataConfig(sources=({str(hr_folder)!r},), lr_patch=4, batch_size=8,
                             patches_per_image=2, shuffle_buffer=8)

@@ -94,9 +94,20 @@ def test_vgg_loss_hr_energy_is_the_relative_feature_error():
         losses.vgg_loss(hr, sr, normalise="l1")
 
 
+def test_vgg_loss_hr_energy_does_not_amplify_vanishing_features():
+    """Features with almost no energy (a flat patch; a random VGG's block5_conv4, 6.7e-8) are
+    not divided by it: the loss stays the raw Eq. 3 and finite in float16 too."""
+    hr = RNG.random((2, 1, 1, 8)).astype("float32") * 1e-3
+    sr = RNG.random((2, 1, 1, 8)).astype("float32") * 1e-3
+    np.testing.assert_allclose(losses.vgg_loss(hr, sr, normalise="hr_energy").numpy(),
+                               losses.vgg_loss(hr, sr).numpy(), rtol=1e-6)
+    half = losses.vgg_loss(hr.astype("float16"), sr.astype("float16"), normalise="hr_energy").numpy()
+    assert np.all(np.isfinite(half))
+
+
 def test_vgg_loss_hr_energy_gradient_reaches_sr_only():
-    hr = tf.constant(RNG.random((1, 2, 2, 3)).astype("float32"))
-    sr = tf.Variable(RNG.random((1, 2, 2, 3)).astype("float32"))
+    hr = tf.constant(RNG.random((1, 2, 2, 3)).astype("float32") * 10)  # energy ~33, above the floor
+    sr = tf.Variable(RNG.random((1, 2, 2, 3)).astype("float32") * 10)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(hr)
         loss = tf.reduce_sum(losses.vgg_loss(hr, sr, normalise="hr_energy"))

@@ -346,3 +346,20 @@ def test_run_training_reseeds_the_stream_at_the_resumed_step(trained, image_fold
     monkeypatch.setattr(pipeline, "make_train_dataset", spy)
     assert train_in_process(trained, image_folder, steps=5) == 0
     assert seen == [4]
+
+
+@pytest.mark.parametrize("degradation", ["realistic", "ladder"])
+def test_train_on_degradations_made_on_the_fly(tmp_path, image_folder, degradation):
+    """`--degradation realistic|ladder` (left out of the combination matrix: the chain runs per
+    image in tf.data) trains, checkpoints and records the choice in config.json."""
+    import json
+
+    run_dir = tmp_path / degradation
+    extra = ["--degradation", degradation, "--lr-patch", "8"]
+    if degradation == "ladder":
+        extra += ["--ladder", "0.25", "0.25", "0.25", "0.25"]
+    assert train_in_process(run_dir, image_folder, *extra, steps=2) == 0
+    assert ckpt_steps(run_dir) == [1, 2] and history_steps(run_dir) == [1, 2]
+    data = json.loads((run_dir / "config.json").read_text())["data"]
+    assert data["degradation"] == degradation
+    assert ("ladder" in data) == (degradation == "ladder")

@@ -130,7 +130,7 @@ def test_train_matrix_row(index, tmp_path, fixtures, capsys):
         return
     assert code == 0, err[-3000:]
     assert "srfm train: starting in" in out
-    assert (run_dir / "checkpoints" / "ckpt-2.index").exists() and history_steps(run_dir) == [1, 2]
+    assert (run_dir / "checkpoints" / "ckpt-2.index").exists() and history_steps(run_dir) == [1, 2], out[-3000:] + err[-3000:]
     code, out, err = run(argv(kind, row, run_dir, fixtures, steps=3))
     assert code == 0, err[-3000:]
     assert "resuming at step 2 from ckpt-2" in out

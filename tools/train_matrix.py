@@ -54,6 +54,10 @@ SEPARATE = {
     "phase": "tests/test_recipe.py",
     "backend": "train.backend",  # jax: tests/test_jax_run.py and tests/test_jax_parity.py (own process)
     "vgg_layer": "loss.vgg_layer",  # 16 VGG19 layers: tests/test_train_options.py
+    # The realistic chain runs per image in tf.data, too slow for every row: trained in
+    # tests/test_train_cli.py, the mixture in tests/test_degradation.py.
+    "degradation": "data.degradation",
+    "ladder": "data.ladder",
 }
 # One test value per option that takes a value; `{name}` is a fixture path of the harness.
 VALUE_FLAGS: dict[str, list[str]] = {
@@ -79,7 +83,7 @@ VALUE_FLAGS: dict[str, list[str]] = {
 # Config fields with a finite set of values that `srfm train` does not expose, and why.
 NOT_ON_CLI = {
     "data.on_bad_image": "folder checks; tested in tests/test_data_pipeline.py",
-    "data.degradation": "no srfm train option yet (realistic-degradation runs: `srfm degrade --copies` sets, --backend jax)",
+    "data.degradation": "--degradation: trained apart (tests/test_train_cli.py), the chain being slow per row",
     "discriminator.pooling": "'avg' is for the library's variable-size patches",
     "discriminator.sync_batchnorm": "always on for srfm train",
     "loss.use_point": "set by --variant",

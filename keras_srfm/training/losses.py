@@ -43,6 +43,11 @@ def point_loss(hr: Any, sr: Any, delta: float = 1.0) -> Any:
 # === Perceptual loss (Eq. 3) ===
 
 
+# ImageNet VGG19 features of a natural image have a mean energy far above this (about 1e5 on
+# block3_conv4, inputs in Keras' caffe preprocessing); below it the normalisation would amplify.
+HR_ENERGY_FLOOR = 1.0
+
+
 def vgg_loss(hr_features: Any, sr_features: Any, normalise: str = "none") -> Any:
     """Perceptual loss, Eq. 3: squared L2 between VGG19 features psi_i of SR and HR (mean).
 
@@ -53,7 +58,10 @@ def vgg_loss(hr_features: Any, sr_features: Any, normalise: str = "none") -> Any
         sr_features: `(batch, h, w, c)` psi_i(I_est).
         normalise: "none" (Eq. 3 as written) or "hr_energy": each example's distance divided
             by the mean of psi_i(I_HR)^2 (a constant), i.e. the relative feature error, whose
-            size does not depend on the layer (`LossConfig.vgg_normalise`).
+            size does not depend on the layer (`LossConfig.vgg_normalise`). Energies below
+            `HR_ENERGY_FLOOR` are not divided by: a flat patch's features (or a random VGG's,
+            6.7e-8 at block5_conv4 on 16x16 patches) would otherwise blow the loss up, and
+            underflow to zero in float16 (measured: every update of a float16 run skipped).
 
     Returns:
         `(batch,)` float32.
@@ -65,7 +73,7 @@ def vgg_loss(hr_features: Any, sr_features: Any, normalise: str = "none") -> Any
         raise ValueError(f"normalise must be 'none' or 'hr_energy'. Received: normalise={normalise!r}")
     target = ops.stop_gradient(ops.cast(hr_features, "float32"))
     energy = ops.mean(ops.square(target), axis=tuple(range(1, len(target.shape))))
-    return distance / (energy + 1e-12)
+    return distance / ops.maximum(energy, HR_ENERGY_FLOOR)
 
 
 # === Adversarial losses (Eqs. 4-5) ===
