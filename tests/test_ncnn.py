@@ -10,7 +10,7 @@ import pytest
 from conftest import clipped_keras_output, synthetic_image
 
 from keras_srfm.cli import main
-from keras_srfm.evaluation.protocol import degrade, read_hr
+from keras_srfm.evaluation.protocol import bicubic_pair, read_hr
 from keras_srfm.export.ncnn import convert_to_ncnn
 from keras_srfm.models.generator import build_generator
 
@@ -79,7 +79,7 @@ def test_parity_with_keras_on_synthetic_image(generator, models, precision):
 @pytest.mark.numeric
 @pytest.mark.parametrize("precision", list(TOLERANCE))
 def test_parity_with_keras_on_set5(generator, models, precision, shared_data):
-    _, lr = degrade(read_hr(shared_data / "benchmarks/Set5/HR/bird.png").hr)
+    _, lr = bicubic_pair(read_hr(shared_data / "benchmarks/Set5/HR/bird.png").hr)
     image = lr.astype(np.float32) / 255.0
     diff = np.abs(run_ncnn(models[precision], image) - clipped_keras_output(generator, image)).max()
     assert diff <= TOLERANCE[precision], diff

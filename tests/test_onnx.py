@@ -12,7 +12,7 @@ import pytest
 from conftest import clipped_keras_output, synthetic_image
 
 from keras_srfm.cli import main
-from keras_srfm.evaluation.protocol import degrade, read_hr
+from keras_srfm.evaluation.protocol import bicubic_pair, read_hr
 from keras_srfm.export.onnx import convert_to_onnx, onnx_metadata
 from keras_srfm.inference.upscalers import KerasUpscaler, OnnxUpscaler, load_upscaler
 from keras_srfm.models.generator import build_generator
@@ -97,7 +97,7 @@ def test_parity_with_keras_on_synthetic_image(generator, models, key):
 @pytest.mark.numeric
 @pytest.mark.parametrize("key", ["float32", "float16"])
 def test_parity_with_keras_on_set5(generator, models, key, shared_data):
-    _, lr = degrade(read_hr(shared_data / "benchmarks/Set5/HR/bird.png").hr)
+    _, lr = bicubic_pair(read_hr(shared_data / "benchmarks/Set5/HR/bird.png").hr)
     image = lr.astype(np.float32) / 255.0
     diff = np.abs(run_onnx(models[key], image) - clipped_keras_output(generator, image)).max()
     assert diff <= (FLOAT16_TOLERANCE if key == "float16" else FLOAT32_TOLERANCE), diff
