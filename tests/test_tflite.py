@@ -161,6 +161,9 @@ def test_srfm_convert_cli(generator, tmp_path, capsys):
     model_path = tmp_path / "g.keras"
     generator.save(model_path)
     output = tmp_path / "out" / "g16.tflite"
+    assert main(["convert", "--model", str(model_path), "--output", str(output)]) == 2  # like every
+    assert "--output folder does not exist" in capsys.readouterr().err  # single-file output
+    output.parent.mkdir()
     argv = [
         "convert",
         "--model",
