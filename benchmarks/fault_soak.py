@@ -642,9 +642,22 @@ def two_server_writers(work: Path) -> Case:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    again, _ = start_server(study, work / "serve_3.log")  # the kernel released the lock
-    again.send_signal(signal.SIGINT)
-    again.wait(timeout=60)
+    again, url = start_server(study, work / "serve_3.log")  # the kernel released the lock
+    try:
+        # Ctrl+C once it answers: its "Serving" line comes before its loop runs, and a busy
+        # machine can stretch that gap (a SIGINT sent into it hung this check once).
+        with urllib.request.urlopen(f"{url}healthz", timeout=120) as resp:
+            resp.read()
+        again.send_signal(signal.SIGINT)
+        again.wait(timeout=120)
+        if again.returncode != 0:
+            problems.append(f"the restarted server exited {again.returncode} on Ctrl+C")
+    except (OSError, subprocess.TimeoutExpired) as err:
+        problems.append(f"the restarted server did not answer and stop: {err}")
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait()
     for problem in problems:
         case.fail(problem)
     case.survived += case.injected and not problems
