@@ -767,6 +767,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.combine:
         return combine(args.combine, args.out)
+    # A shell starts a background job (`soak &`) with SIGINT ignored, and the children inherit
+    # that: the servers this soak stops with Ctrl+C would never see it. Give them the default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args.load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     started = time.monotonic()
     rng = random.Random(args.seed)
