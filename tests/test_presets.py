@@ -75,7 +75,8 @@ def test_upscale_takes_a_shipped_name(shipped, tmp_path, capsys):
     Image.new("RGB", (12, 10), "red").save(tmp_path / "in.png")
     assert cli.main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--model", "srfm_a", "-q"]) == 0
     assert Image.open(tmp_path / "out" / "in_x4.png").size == (48, 40)
-    assert cli.main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--model", "srfm_zz"]) == 2
+    # A fresh output folder: in "out" every output exists, which is refused before a model loads.
+    assert cli.main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out2"), "--model", "srfm_zz"]) == 2
     assert "no shipped model 'srfm_zz'" in capsys.readouterr().err
 
 
