@@ -33,7 +33,8 @@ def _trained_on_realistic_degradations(folder: Path) -> bool:
         return False
     last = json.loads(recipe.read_text())["phases"][-1]
     calls = last.get("srfm_train") or [{}]
-    return bool(last.get("args", {}).get("degraded")) or calls[0].get("degradation") in ("realistic", "ladder")
+    degraded = last.get("history", {}).get("args", {}).get("degraded")  # tools/train_jax.py's flag
+    return bool(degraded) or calls[0].get("data", {}).get("degradation") in ("realistic", "ladder")
 
 
 BICUBIC_EVALUATION = ROOT.parent / "benchmarks" / "results" / "bicubic_evaluation.json"

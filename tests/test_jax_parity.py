@@ -112,8 +112,9 @@ def test_srfm_train_backend_jax_runs_without_tensorflow(tmp_path) -> None:
     folder = write_stripes(tmp_path / "hr")
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps({"phases": [{"name": "gpu", "srfm_train": [{
-        "backend": "jax", "variant": "pcsa", "data": [str(folder)], "bench_dir": str(folder), "blocks": 1,
-        "filters": 8, "batch_size": 2, "lr_patch": 12, "checkpoint_every": 2, "steps": 2}]}]}))
+        "train": {"backend": "jax", "variant": "pcsa", "checkpoint_every": 2, "steps": 2},
+        "data": {"sources": [str(folder)], "batch_size": 2, "lr_patch": 12},
+        "generator": {"num_blocks": 1, "filters": 8}, "bench_dir": str(folder)}]}]}))
     code = (
         f"import sys; sys.path[:0] = [{str(SCRIPT.parent)!r}, {str(root)!r}]\n"
         "from sgd_step import HideTensorFlow; sys.meta_path.insert(0, HideTensorFlow())\n"

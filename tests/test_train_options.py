@@ -126,3 +126,105 @@ def test_runs_saved_before_the_new_fields_still_resume(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="data.realistic"):
         check_resume_config(tmp_path, run)
+
+
+# A value other than the default for each option of `CONFIG_OPTIONS` (the table `srfm train`
+# builds a run's configs from, and reads recipes with).
+OTHER_VALUES = {
+    "variant": "pca", "steps": 7, "g_lr": 3e-4, "d_lr": 2e-5, "decay_every": 11, "decay_factor": 0.5,
+    "decay_start": 3, "decay_at": [5, 9], "warmup_steps": 4, "adam_epsilon": 1e-8, "checkpoint_every": 6,
+    "keep_checkpoints": 2, "ema": True, "jit": True, "mixed_precision": "bfloat16", "strategy": "mirrored",
+    "backend": "jax", "init_from": "g.keras", "seed": 5, "data": ["a", "b"], "data_weights": [1.0, 2.0],
+    "batch_size": 8, "patches_per_image": 4, "lr_patch": 12, "degradation": "ladder",
+    "ladder": [0.1, 0.2, 0.3, 0.4], "data_dir": "tfds", "manual_dir": "manual", "blocks": 2, "filters": 8,
+    "rgb_mean": [0.1, 0.2, 0.3], "vgg_weights": "vgg.h5", "vgg_layer": "block3_conv4",
+    "vgg_normalise": "hr_energy", "content_mode": "authors", "huber_delta": 0.5, "tap": "before_bn",
+}
+# Fields that follow from an option's field rather than being set by an option of their own.
+FOLLOWERS = {"seed": {"data.seed"}, "lr_patch": {"discriminator.patch_size"},
+             "variant": {f"loss.{f}" for f in ("use_point", "use_content", "use_adv", "use_vgg",
+                                               "content_weighting", "content_rescale")}}
+
+
+def _flat_configs(args: argparse.Namespace) -> dict[str, object]:
+    import json
+
+    from keras_srfm.commands.train import run_config_from_args
+
+    run = json.loads(json.dumps(dataclasses.asdict(run_config_from_args(args))))
+    return {f"{group}.{field}": value for group, fields in run.items() for field, value in fields.items()}
+
+
+def test_every_train_option_is_a_config_field_a_run_option_or_a_command_option():
+    """A new `srfm train` option must be placed: in `CONFIG_OPTIONS` when it sets a RunConfig
+    field (then recipes can state it and `configs_from_args` builds from it), else in
+    `RUN_OPTIONS` or `COMMAND_OPTIONS`."""
+    from keras_srfm.commands.train import COMMAND_OPTIONS, CONFIG_OPTIONS, RUN_OPTIONS
+
+    dests = [a.dest for a in next(a for a in build_parser()._actions
+                                  if isinstance(a, argparse._SubParsersAction)).choices["train"]._actions]
+    placed = [*CONFIG_OPTIONS, *RUN_OPTIONS, *COMMAND_OPTIONS]
+    assert len(placed) == len(set(placed))
+    assert sorted(dests) == sorted(placed)
+
+
+def test_the_config_table_names_real_fields_once_each():
+    from keras_srfm.commands.train import CONFIG_OPTIONS
+    from keras_srfm.training.run_setup import RunConfig
+
+    groups = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    classes = {"train": TrainConfig, "data": DataConfig, "generator": GeneratorConfig,
+               "discriminator": DiscriminatorConfig, "loss": LossConfig}
+    assert set(groups) == set(classes)
+    for dest, (group, field) in CONFIG_OPTIONS.items():
+        assert field in {f.name for f in dataclasses.fields(classes[group])}, f"{dest} -> {group}.{field}"
+    assert len(set(CONFIG_OPTIONS.values())) == len(CONFIG_OPTIONS)  # a recipe field reads back one option
+
+
+def test_each_table_option_sets_its_field_and_no_other_option_sets_one(tmp_path):
+    """Set one option to another value: the field the table names takes it (and only that field
+    with the ones that follow from it); options outside the table leave the configuration as it
+    was, but for --stats, whose file gives generator.rgb_mean."""
+    import json
+
+    from keras_srfm.commands.train import COMMAND_OPTIONS, CONFIG_OPTIONS, RUN_OPTIONS
+
+    assert set(OTHER_VALUES) == set(CONFIG_OPTIONS)
+    default = _flat_configs(build_parser().parse_args(["train", "--run-dir", "r"]))
+    for dest, (group, field) in CONFIG_OPTIONS.items():
+        args = build_parser().parse_args(["train", "--run-dir", "r"])
+        setattr(args, dest, OTHER_VALUES[dest])
+        flat = _flat_configs(args)
+        assert flat[f"{group}.{field}"] == OTHER_VALUES[dest], dest
+        changed = {k for k in flat if flat[k] != default.get(k)}
+        assert changed <= {f"{group}.{field}", *FOLLOWERS.get(dest, ())}, dest
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"rgb_mean": [0.5, 0.4, 0.3]}))
+    others = {"run_dir": str(tmp_path / "elsewhere"), "bench_dir": "bench", "stats": str(stats), "verbose": "2",
+              "export_only": "g.keras", "config": "srfm_mp", "phase": "CPU"}
+    assert set(others) == {*RUN_OPTIONS, *COMMAND_OPTIONS} - {"help"}
+    for dest, value in others.items():
+        args = build_parser().parse_args(["train", "--run-dir", "r"])
+        setattr(args, dest, value)
+        flat = _flat_configs(args)
+        assert {k for k in flat if flat[k] != default[k]} == ({"generator.rgb_mean"} if dest == "stats" else set()), dest
+
+
+def test_a_recipe_call_reads_back_into_the_options_that_made_it():
+    """The way back (`options_from_call`) is the same table: a call holding every table field, as
+    a shipped recipe's first call does, gives the options, hence the same configuration."""
+    from keras_srfm.commands.train import CONFIG_OPTIONS, options_from_call
+
+    args = build_parser().parse_args(["train", "--run-dir", "r"])
+    for dest, value in OTHER_VALUES.items():
+        setattr(args, dest, value)
+    flat = _flat_configs(args)
+    call: dict[str, dict] = {}
+    for group, field in CONFIG_OPTIONS.values():
+        call.setdefault(group, {})[field] = flat[f"{group}.{field}"]
+    fresh = build_parser().parse_args(["train", "--run-dir", "r"])
+    for dest, value in options_from_call(call).items():
+        setattr(fresh, dest, value)
+    assert _flat_configs(fresh) == flat
+    args.vgg_weights = "none"  # the option's word for no weights; the field's is None
+    assert options_from_call({"loss": {"vgg_weights": _flat_configs(args)["loss.vgg_weights"]}}) == {"vgg_weights": "none"}

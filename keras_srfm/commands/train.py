@@ -20,6 +20,57 @@ from keras_srfm.config import (  # dataclasses only: no TensorFlow import
     TrainConfig,
 )
 
+# The one table of which `srfm train` option sets which field of the run's configuration
+# (`RunConfig`, saved as a run's `config.json`): argparse dest -> (group, field).
+# `configs_from_args` builds the configs from it, and `--config` reads a recipe's calls (RunConfig
+# fields, keras_srfm.training.recipe) back into options with it, so the two directions cannot
+# drift. Fields no option sets follow from these: `data.seed` is `train.seed`, the loss terms
+# come from `train.variant` (`VARIANTS`), `discriminator.patch_size` is `data.hr_patch`.
+CONFIG_OPTIONS: dict[str, tuple[str, str]] = {
+    "variant": ("train", "variant"),
+    "steps": ("train", "steps"),
+    "g_lr": ("train", "g_learning_rate"),
+    "d_lr": ("train", "d_learning_rate"),
+    "decay_every": ("train", "decay_every"),
+    "decay_factor": ("train", "decay_factor"),
+    "decay_start": ("train", "decay_start"),
+    "decay_at": ("train", "decay_at"),
+    "warmup_steps": ("train", "warmup_steps"),
+    "adam_epsilon": ("train", "adam_epsilon"),
+    "checkpoint_every": ("train", "checkpoint_every"),
+    "keep_checkpoints": ("train", "keep_checkpoints"),
+    "ema": ("train", "use_ema"),
+    "jit": ("train", "jit_compile"),
+    "mixed_precision": ("train", "mixed_precision"),
+    "strategy": ("train", "strategy"),
+    "backend": ("train", "backend"),
+    "init_from": ("train", "init_from"),
+    "seed": ("train", "seed"),
+    "data": ("data", "sources"),
+    "data_weights": ("data", "weights"),
+    "batch_size": ("data", "batch_size"),
+    "patches_per_image": ("data", "patches_per_image"),
+    "lr_patch": ("data", "lr_patch"),
+    "degradation": ("data", "degradation"),
+    "ladder": ("data", "ladder"),
+    "data_dir": ("data", "data_dir"),
+    "manual_dir": ("data", "manual_dir"),
+    "blocks": ("generator", "num_blocks"),
+    "filters": ("generator", "filters"),
+    "rgb_mean": ("generator", "rgb_mean"),
+    "vgg_weights": ("loss", "vgg_weights"),
+    "vgg_layer": ("loss", "vgg_layer"),
+    "vgg_normalise": ("loss", "vgg_normalise"),
+    "content_mode": ("loss", "content_mode"),
+    "huber_delta": ("loss", "huber_delta"),
+    "tap": ("discriminator", "tap"),
+}
+# Options a recipe call may name beside its groups (top-level keys): the learning curve's images
+# and a `srfm stats` file. Not config fields (--stats gives generator.rgb_mean unless --rgb-mean does).
+RUN_OPTIONS = ("bench_dir", "stats")
+# Options a recipe may not set: where this run goes and what this command does.
+COMMAND_OPTIONS = ("config", "phase", "run_dir", "export_only", "verbose", "help")
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -126,37 +177,80 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, prepare=functools.partial(with_recipe, p))
 
 
-# Options a recipe may not set: where this run goes and what this command does.
-_NOT_IN_RECIPES = ("config", "phase", "run_dir", "export_only", "verbose", "help")
-
-
 def with_recipe(p: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> argparse.Namespace:
     """`--config`: `args.calls`, one namespace per `srfm train` call of the recipe's phase.
 
-    Each call takes the recipe's values, except for the options given on the command line
-    (found by parsing `argv` again with a marker as every default). Without `--config`,
-    `args.calls` is `[args]`.
+    Each call takes the recipe's values (RunConfig fields, turned into options by
+    `options_from_call`), except for the options given on the command line (found by parsing
+    `argv` again with a marker as every default). Without `--config`, `args.calls` is `[args]`.
     """
     if not args.config:
         args.calls = [args]
         return args
-    from keras_srfm.training.recipe import RecipeError, phase_calls, stop_calls
+    from keras_srfm.training.recipe import phase_calls, stop_calls
 
     explicit = _explicit_options(p, argv)
     name, calls = phase_calls(args.config, args.phase)
-    known = {a.dest for a in p._actions} - set(_NOT_IN_RECIPES)
-    unknown = sorted({key for call in calls for key in call} - known)
-    if unknown:
-        raise RecipeError(f"--config {args.config}: {', '.join(unknown)} is not an option of srfm train")
     steps = args.steps if "steps" in explicit else None
     namespaces = []
     for call in stop_calls(calls, steps):
-        values = {k: v for k, v in call.items() if k not in explicit or k == "steps"}
+        options = options_from_call(call)
+        if "stats" in explicit:  # --stats here replaces the recipe's rgb_mean (which beats --stats)
+            options.pop("rgb_mean", None)
+        values = {k: v for k, v in options.items() if k not in explicit or k == "steps"}
         namespaces.append(argparse.Namespace(**{**vars(args), **values}))
     print(f"srfm train: phase {name!r} of {args.config}: {len(namespaces)} call(s), "
           f"to step {namespaces[-1].steps}", flush=True)
     args.calls = namespaces
     return args
+
+
+def options_from_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A recipe call (RunConfig fields by group, plus `RUN_OPTIONS`; checked by
+    `keras_srfm.training.recipe.phase_calls`) -> `srfm train` option values, by `CONFIG_OPTIONS`."""
+    dest_of = {where: dest for dest, where in CONFIG_OPTIONS.items()}
+    options = {key: call[key] for key in RUN_OPTIONS if key in call}
+    for group, fields in call.items():
+        if isinstance(fields, dict):
+            for field, value in fields.items():
+                dest = dest_of[(group, field)]
+                options[dest] = _OPTION_VALUE.get(dest, lambda v: v)(value)
+    return options
+
+
+_UNSET = object()  # an option that leaves its field at the dataclass default
+
+
+def _option_values(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The field values the options of `CONFIG_OPTIONS` give, by group (`_FIELD_VALUE`
+    converts those whose option and field differ in form); `rgb_mean` only when given."""
+    groups: dict[str, dict[str, Any]] = {}
+    for dest, (group, field) in CONFIG_OPTIONS.items():
+        value = _FIELD_VALUE.get(dest, lambda v, _: v)(getattr(args, dest), args)
+        if value is not _UNSET:
+            groups.setdefault(group, {})[field] = value
+    return groups
+
+
+def _rgb_mean(value: Any, args: argparse.Namespace) -> Any:
+    if value:
+        return tuple(value)
+    return _rgb_mean_from_stats(args.stats) if args.stats else _UNSET
+
+
+# Option value -> field value, where they differ; `_OPTION_VALUE` is the way back (recipes).
+_FIELD_VALUE = {
+    "data": lambda v, _: tuple(v or DataConfig.sources),
+    "data_weights": lambda v, _: tuple(v or ()),
+    "decay_at": lambda v, _: tuple(v),
+    "ladder": lambda v, _: tuple(v),
+    "rgb_mean": _rgb_mean,
+    "vgg_weights": lambda v, _: None if v == "none" else v,
+    "mixed_precision": lambda v, args: _mixed_precision(args),
+}
+_OPTION_VALUE = {
+    "vgg_weights": lambda v: "none" if v is None else v,
+}
 
 
 def _explicit_options(p: argparse.ArgumentParser, argv: list[str]) -> set[str]:
@@ -182,45 +276,18 @@ def _rgb_mean_from_stats(path: str) -> tuple[float, ...]:
 
 
 def configs_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The five configs of a run, checked by their dataclasses; imports no TensorFlow."""
-    from keras_srfm.config import DataConfig, DiscriminatorConfig, GeneratorConfig, loss_config_for
+    """The five configs of a run (fields by `CONFIG_OPTIONS`), checked by their dataclasses;
+    imports no TensorFlow."""
+    from keras_srfm.config import loss_config_for
 
-    generator = {"num_blocks": args.blocks, "filters": args.filters}
-    if args.stats:
-        generator["rgb_mean"] = _rgb_mean_from_stats(args.stats)
-    if args.rgb_mean:
-        generator["rgb_mean"] = tuple(args.rgb_mean)
-    vgg_weights = None if args.vgg_weights == "none" else args.vgg_weights
-    data = DataConfig(
-        sources=tuple(args.data or DataConfig.sources),
-        weights=tuple(args.data_weights or ()),
-        batch_size=args.batch_size,
-        patches_per_image=args.patches_per_image,
-        lr_patch=args.lr_patch,
-        degradation=args.degradation,
-        ladder=tuple(args.ladder),
-        seed=args.seed,
-        data_dir=args.data_dir,
-        manual_dir=args.manual_dir,
-    )
+    values = _option_values(args)
+    data = DataConfig(**values["data"], seed=args.seed)
     return {
-        "train": TrainConfig(
-            variant=args.variant, steps=args.steps, g_learning_rate=args.g_lr, d_learning_rate=args.d_lr,
-            decay_every=args.decay_every, decay_factor=args.decay_factor, decay_start=args.decay_start,
-            decay_at=tuple(args.decay_at),
-            warmup_steps=args.warmup_steps,
-            adam_epsilon=args.adam_epsilon, checkpoint_every=args.checkpoint_every,
-            keep_checkpoints=args.keep_checkpoints, use_ema=args.ema,
-            jit_compile=args.jit, mixed_precision=_mixed_precision(args), strategy=args.strategy,
-            backend=args.backend,
-            init_from=args.init_from, seed=args.seed,
-        ),
+        "train": TrainConfig(**values["train"]),
         "data": data,
-        "generator": GeneratorConfig(**generator),
-        "discriminator": DiscriminatorConfig(patch_size=data.hr_patch, tap=args.tap),
-        "loss": loss_config_for(args.variant, content_mode=args.content_mode, vgg_weights=vgg_weights,
-                                vgg_layer=args.vgg_layer, vgg_normalise=args.vgg_normalise,
-                                huber_delta=args.huber_delta),
+        "generator": GeneratorConfig(**values["generator"]),
+        "discriminator": DiscriminatorConfig(patch_size=data.hr_patch, **values["discriminator"]),
+        "loss": loss_config_for(args.variant, **values["loss"]),
     }
 
 

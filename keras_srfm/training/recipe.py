@@ -2,10 +2,29 @@
 
 Each shipped model's folder has a `recipe.json` (as BasicSR's option files record a run): the
 deviations from the paper and one entry per training phase. A phase that `srfm train` can rerun
-holds `srfm_train`, a list of *calls*: dicts of `srfm train` options by their argparse names
-(`variant`, `data`, `g_lr`, `decay_at`, `init_from`, `bench_dir`, ...). The first call holds the
-whole configuration; each later call lists only what changed when that run was resumed (the
-schedule changes `resume_log.jsonl` records), and its `steps` is where it stopped.
+holds `srfm_train`, a list of *calls*. A call is a run's configuration (`RunConfig`), grouped as
+the run's `config.json` groups it and with its field names:
+
+    {"train": {"variant": "pcsa", "steps": 8250, "g_learning_rate": 0.0001, ...},
+     "data": {"sources": ["$SRFM_DATA_DIR/train/T91/HR", ...], "batch_size": 16, ...},
+     "generator": {...}, "discriminator": {...}, "loss": {...},
+     "bench_dir": "$SRFM_DATA_DIR/benchmarks/Set5/HR"}
+
+A group holds the fields that an option of `srfm train` sets (the one table
+`keras_srfm.commands.train.CONFIG_OPTIONS`, which also turns them back into options); fields
+that follow from others (`data.seed` is `train.seed`, the loss terms come from the variant,
+`discriminator.patch_size` from `data.lr_patch`) are not written. Beside the groups a call may
+name the run options `bench_dir` (the learning curve's images) and `stats`.
+
+The first call of a shipped recipe's phase writes *every* such field, at its default or not, so
+that the recipe does not depend on the defaults of the version that reads it; a field a call
+leaves out (as a short hand-written recipe does) takes the `srfm train` default, which is the
+dataclass's. Each later call lists only what changed when that run was resumed (the schedule
+changes `resume_log.jsonl` records), and its `train.steps` is where it stopped. An unknown group
+or field is refused in one line (`RecipeError`), and so is a call in the format before this one
+(`srfm train` option names such as `g_lr`): the error names the field of each. What a phase's
+original trainer recorded (its arguments, command line, versions; some trainers were removed)
+is kept under the phase's `history`, for the record: `srfm train` never reads it.
 
     srfm train --config exported_models/srfm_pcsa/recipe.json --run-dir runs/pcsa
     srfm train --config srfm_mp --phase CPU --steps 750 --run-dir runs/mp_check
@@ -54,11 +73,13 @@ def phase_calls(spec: str, phase: str | None = None) -> tuple[str, list[dict[str
     """The `srfm train` calls of one phase of a recipe (default: its last runnable phase).
 
     Returns:
-        (phase name, calls): each call is the full option dict of one `srfm train` run, with
-        the earlier calls' values carried forward and environment variables expanded.
+        (phase name, calls): each call holds the RunConfig fields (by group) and run options of
+        one `srfm train` run, with the earlier calls' values carried forward and environment
+        variables expanded.
 
     Raises:
-        RecipeError: not a recipe, no such phase, or a phase `srfm train` cannot rerun.
+        RecipeError: not a recipe, no such phase, a phase `srfm train` cannot rerun, or a call
+            with an unknown group or field (`check_call`).
         FileNotFoundError: no such file or shipped model.
     """
     path = recipe_path(spec)
@@ -81,9 +102,19 @@ def phase_calls(spec: str, phase: str | None = None) -> tuple[str, list[dict[str
             raise RecipeError(f"--phase {phase}: not in {path} (phases: {names})")
         if CALLS_KEY not in chosen:
             raise RecipeError(f"--phase {phase} of {path} has no {CALLS_KEY!r} settings: {chosen.get('note', '')}")
-    calls = _calls(chosen[CALLS_KEY], path)
+    calls = _calls(chosen[CALLS_KEY], f"--config {path}, phase {chosen.get('name')!r}")
     _check_prepared(chosen, calls)
     return str(chosen.get("name")), calls
+
+
+def steps_of(call: dict[str, Any]) -> int:
+    """The total step a call trains to (`train.steps`)."""
+    return call["train"]["steps"]
+
+
+def sources_of(call: dict[str, Any]) -> list[str]:
+    """The data a call reads (`data.sources`; empty when the call leaves the default)."""
+    return list((call.get("data") or {}).get("sources") or [])
 
 
 def _check_prepared(phase: dict[str, Any], calls: list[dict[str, Any]]) -> None:
@@ -92,33 +123,74 @@ def _check_prepared(phase: dict[str, Any], calls: list[dict[str, Any]]) -> None:
     prepare = phase.get("prepare")
     if not prepare:
         return
-    missing = [d for call in calls for d in call.get("data") or [] if not Path(d).expanduser().exists()]
+    missing = [d for call in calls for d in sources_of(call) if not Path(d).expanduser().exists()]
     if missing:
         steps = "; ".join(expand(command) for command in prepare)
         raise RecipeError(f"--data {missing[0]} not found: this phase's data is made first by: {steps}")
 
 
-def _calls(raw: Any, path: Path) -> list[dict[str, Any]]:
+def check_call(call: dict[str, Any], where: str) -> None:
+    """Refuses, in one line, a call key that is neither a RunConfig group holding fields that
+    `srfm train` sets nor a run option (`bench_dir`, `stats`). A call of the older format
+    (`srfm train` option names) is told the group and field of each of its options."""
+    from keras_srfm.commands.train import CONFIG_OPTIONS, RUN_OPTIONS
+
+    fields: dict[str, list[str]] = {}
+    for group, field in CONFIG_OPTIONS.values():
+        fields.setdefault(group, []).append(field)
+    # "data" is an option (a list of sources) and a group (a dict of fields): the value decides.
+    old = [k for k, v in call.items() if k in CONFIG_OPTIONS and not (k in fields and isinstance(v, dict))]
+    if old:
+        moves = ", ".join(f"{k} -> {'.'.join(CONFIG_OPTIONS[k])}" for k in old)
+        raise RecipeError(f"{where}: the call names srfm train options (the recipe format before RunConfig "
+                          f"fields); write each as a field under its group, as config.json does: {moves}")
+    for key, value in call.items():
+        if key in RUN_OPTIONS:
+            continue
+        if key not in fields:
+            raise RecipeError(f"{where}: {key!r} is not a RunConfig group ({', '.join(fields)}) "
+                              f"nor one of {', '.join(RUN_OPTIONS)}")
+        if not isinstance(value, dict):
+            raise RecipeError(f"{where}: {key!r} must be a dict of {key} fields. Received: {value!r}")
+        unknown = sorted(set(value) - set(fields[key]))
+        if unknown:
+            raise RecipeError(f"{where}: {', '.join(f'{key}.{f}' for f in unknown)} is not a field that "
+                              f"srfm train sets (its {key} fields: {', '.join(fields[key])})")
+
+
+def _merge(current: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
+    """`call`'s fields over `current`'s, group by group."""
+    merged = dict(current)
+    for key, value in call.items():
+        merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+    return merged
+
+
+def _calls(raw: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list) or not raw or not all(isinstance(c, dict) for c in raw):
-        raise RecipeError(f"--config {path}: {CALLS_KEY!r} must be a list of option dicts")
+        raise RecipeError(f"{where}: {CALLS_KEY!r} must be a list of calls (dicts of RunConfig groups)")
     calls, current = [], {}
-    for call in raw:
-        current = {**current, **{key: expand(value) for key, value in call.items()}}
-        if "steps" not in current:
-            raise RecipeError(f"--config {path}: every {CALLS_KEY!r} call needs its \"steps\"")
-        calls.append(dict(current))
-    stops = [c["steps"] for c in calls]
+    for number, call in enumerate(raw, start=1):
+        check_call(call, f"{where}, call {number}")
+        current = _merge(current, expand(call))
+        if "steps" not in current.get("train", {}):
+            raise RecipeError(f"{where}, call {number}: every {CALLS_KEY!r} call needs its train.steps")
+        calls.append(current)
+    stops = [steps_of(c) for c in calls]
     if stops != sorted(set(stops)):
-        raise RecipeError(f"--config {path}: the calls' steps must increase. Received: {stops}")
+        raise RecipeError(f"{where}: the calls' train.steps must increase. Received: {stops}")
     return calls
 
 
 def expand(value: Any) -> Any:
-    """Environment variables in strings (and lists of strings); `$SRFM_DATA_DIR` has a default."""
+    """Environment variables in strings (and in lists and dicts of them); `$SRFM_DATA_DIR` has a
+    default."""
     if isinstance(value, list):
         return [expand(v) for v in value]
+    if isinstance(value, dict):
+        return {key: expand(v) for key, v in value.items()}
     if not isinstance(value, str) or "$" not in value:
         return value
     from keras_srfm.inference.presets import data_root
@@ -139,8 +211,8 @@ def stop_calls(calls: list[dict[str, Any]], steps: int | None) -> list[dict[str,
         return calls
     kept = []
     for call in calls:
-        kept.append({**call, "steps": min(call["steps"], steps)})
-        if call["steps"] >= steps:
+        kept.append(_merge(call, {"train": {"steps": min(steps_of(call), steps)}}))
+        if steps_of(call) >= steps:
             return kept
-    kept[-1]["steps"] = steps
+    kept[-1] = _merge(kept[-1], {"train": {"steps": steps}})
     return kept
