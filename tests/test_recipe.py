@@ -150,7 +150,8 @@ def test_shipped_recipes_are_runnable_srfm_train_settings(path, monkeypatch, tmp
     options of `srfm train` fails here, not on a user's machine), whose every field is the one
     the recipe states; the first call of a phase states every field an option sets; what the
     removed trainers recorded is under `history` only."""
-    from keras_srfm.commands.train import CONFIG_OPTIONS, run_config_from_args
+    from keras_srfm.commands.train import run_config_from_args
+    from keras_srfm.training.recipe import CONFIG_OPTIONS
 
     monkeypatch.setenv("SRFM_DATA_DIR", "/data")
     monkeypatch.chdir(tmp_path)

@@ -159,7 +159,8 @@ def test_every_train_option_is_a_config_field_a_run_option_or_a_command_option()
     """A new `srfm train` option must be placed: in `CONFIG_OPTIONS` when it sets a RunConfig
     field (then recipes can state it and `configs_from_args` builds from it), else in
     `RUN_OPTIONS` or `COMMAND_OPTIONS`."""
-    from keras_srfm.commands.train import COMMAND_OPTIONS, CONFIG_OPTIONS, RUN_OPTIONS
+    from keras_srfm.commands.train import COMMAND_OPTIONS
+    from keras_srfm.training.recipe import CONFIG_OPTIONS, RUN_OPTIONS
 
     dests = [a.dest for a in next(a for a in build_parser()._actions
                                   if isinstance(a, argparse._SubParsersAction)).choices["train"]._actions]
@@ -169,7 +170,7 @@ def test_every_train_option_is_a_config_field_a_run_option_or_a_command_option()
 
 
 def test_the_config_table_names_real_fields_once_each():
-    from keras_srfm.commands.train import CONFIG_OPTIONS
+    from keras_srfm.training.recipe import CONFIG_OPTIONS
     from keras_srfm.training.run_setup import RunConfig
 
     groups = {f.name: f.type for f in dataclasses.fields(RunConfig)}
@@ -187,7 +188,8 @@ def test_each_table_option_sets_its_field_and_no_other_option_sets_one(tmp_path)
     was, but for --stats, whose file gives generator.rgb_mean."""
     import json
 
-    from keras_srfm.commands.train import COMMAND_OPTIONS, CONFIG_OPTIONS, RUN_OPTIONS
+    from keras_srfm.commands.train import COMMAND_OPTIONS
+    from keras_srfm.training.recipe import CONFIG_OPTIONS, RUN_OPTIONS
 
     assert set(OTHER_VALUES) == set(CONFIG_OPTIONS)
     default = _flat_configs(build_parser().parse_args(["train", "--run-dir", "r"]))
@@ -213,7 +215,8 @@ def test_each_table_option_sets_its_field_and_no_other_option_sets_one(tmp_path)
 def test_a_recipe_call_reads_back_into_the_options_that_made_it():
     """The way back (`options_from_call`) is the same table: a call holding every table field, as
     a shipped recipe's first call does, gives the options, hence the same configuration."""
-    from keras_srfm.commands.train import CONFIG_OPTIONS, options_from_call
+    from keras_srfm.commands.train import options_from_call
+    from keras_srfm.training.recipe import CONFIG_OPTIONS
 
     args = build_parser().parse_args(["train", "--run-dir", "r"])
     for dest, value in OTHER_VALUES.items():

@@ -19,55 +19,8 @@ from keras_srfm.config import (  # dataclasses only: no TensorFlow import
     LossConfig,
     TrainConfig,
 )
+from keras_srfm.training.recipe import CONFIG_OPTIONS, RUN_OPTIONS  # no TensorFlow import
 
-# The one table of which `srfm train` option sets which field of the run's configuration
-# (`RunConfig`, saved as a run's `config.json`): argparse dest -> (group, field).
-# `configs_from_args` builds the configs from it, and `--config` reads a recipe's calls (RunConfig
-# fields, keras_srfm.training.recipe) back into options with it, so the two directions cannot
-# drift. Fields no option sets follow from these: `data.seed` is `train.seed`, the loss terms
-# come from `train.variant` (`VARIANTS`), `discriminator.patch_size` is `data.hr_patch`.
-CONFIG_OPTIONS: dict[str, tuple[str, str]] = {
-    "variant": ("train", "variant"),
-    "steps": ("train", "steps"),
-    "g_lr": ("train", "g_learning_rate"),
-    "d_lr": ("train", "d_learning_rate"),
-    "decay_every": ("train", "decay_every"),
-    "decay_factor": ("train", "decay_factor"),
-    "decay_start": ("train", "decay_start"),
-    "decay_at": ("train", "decay_at"),
-    "warmup_steps": ("train", "warmup_steps"),
-    "adam_epsilon": ("train", "adam_epsilon"),
-    "checkpoint_every": ("train", "checkpoint_every"),
-    "keep_checkpoints": ("train", "keep_checkpoints"),
-    "ema": ("train", "use_ema"),
-    "jit": ("train", "jit_compile"),
-    "mixed_precision": ("train", "mixed_precision"),
-    "strategy": ("train", "strategy"),
-    "backend": ("train", "backend"),
-    "init_from": ("train", "init_from"),
-    "seed": ("train", "seed"),
-    "data": ("data", "sources"),
-    "data_weights": ("data", "weights"),
-    "batch_size": ("data", "batch_size"),
-    "patches_per_image": ("data", "patches_per_image"),
-    "lr_patch": ("data", "lr_patch"),
-    "degradation": ("data", "degradation"),
-    "ladder": ("data", "ladder"),
-    "data_dir": ("data", "data_dir"),
-    "manual_dir": ("data", "manual_dir"),
-    "blocks": ("generator", "num_blocks"),
-    "filters": ("generator", "filters"),
-    "rgb_mean": ("generator", "rgb_mean"),
-    "vgg_weights": ("loss", "vgg_weights"),
-    "vgg_layer": ("loss", "vgg_layer"),
-    "vgg_normalise": ("loss", "vgg_normalise"),
-    "content_mode": ("loss", "content_mode"),
-    "huber_delta": ("loss", "huber_delta"),
-    "tap": ("discriminator", "tap"),
-}
-# Options a recipe call may name beside its groups (top-level keys): the learning curve's images
-# and a `srfm stats` file. Not config fields (--stats gives generator.rgb_mean unless --rgb-mean does).
-RUN_OPTIONS = ("bench_dir", "stats")
 # Options a recipe may not set: where this run goes and what this command does.
 COMMAND_OPTIONS = ("config", "phase", "run_dir", "export_only", "verbose", "help")
 

@@ -11,7 +11,7 @@ the run's `config.json` groups it and with its field names:
      "bench_dir": "$SRFM_DATA_DIR/benchmarks/Set5/HR"}
 
 A group holds the fields that an option of `srfm train` sets (the one table
-`keras_srfm.commands.train.CONFIG_OPTIONS`, which also turns them back into options); fields
+`CONFIG_OPTIONS` below, which also turns them back into options); fields
 that follow from others (`data.seed` is `train.seed`, the loss terms come from the variant,
 `discriminator.patch_size` from `data.lr_patch`) are not written. Beside the groups a call may
 name the run options `bench_dir` (the learning curve's images) and `stats`.
@@ -43,6 +43,56 @@ import os
 import string
 from pathlib import Path
 from typing import Any
+
+# The one table of which `srfm train` option sets which field of the run's configuration
+# (`RunConfig`, saved as a run's `config.json`): argparse dest -> (group, field).
+# `srfm train`'s `configs_from_args` (keras_srfm.commands.train) builds the configs from it, and `--config` reads a recipe's calls (RunConfig
+# fields) back into options with it, so the two directions cannot
+# drift. Fields no option sets follow from these: `data.seed` is `train.seed`, the loss terms
+# come from `train.variant` (`VARIANTS`), `discriminator.patch_size` is `data.hr_patch`.
+CONFIG_OPTIONS: dict[str, tuple[str, str]] = {
+    "variant": ("train", "variant"),
+    "steps": ("train", "steps"),
+    "g_lr": ("train", "g_learning_rate"),
+    "d_lr": ("train", "d_learning_rate"),
+    "decay_every": ("train", "decay_every"),
+    "decay_factor": ("train", "decay_factor"),
+    "decay_start": ("train", "decay_start"),
+    "decay_at": ("train", "decay_at"),
+    "warmup_steps": ("train", "warmup_steps"),
+    "adam_epsilon": ("train", "adam_epsilon"),
+    "checkpoint_every": ("train", "checkpoint_every"),
+    "keep_checkpoints": ("train", "keep_checkpoints"),
+    "ema": ("train", "use_ema"),
+    "jit": ("train", "jit_compile"),
+    "mixed_precision": ("train", "mixed_precision"),
+    "strategy": ("train", "strategy"),
+    "backend": ("train", "backend"),
+    "init_from": ("train", "init_from"),
+    "seed": ("train", "seed"),
+    "data": ("data", "sources"),
+    "data_weights": ("data", "weights"),
+    "batch_size": ("data", "batch_size"),
+    "patches_per_image": ("data", "patches_per_image"),
+    "lr_patch": ("data", "lr_patch"),
+    "degradation": ("data", "degradation"),
+    "ladder": ("data", "ladder"),
+    "data_dir": ("data", "data_dir"),
+    "manual_dir": ("data", "manual_dir"),
+    "blocks": ("generator", "num_blocks"),
+    "filters": ("generator", "filters"),
+    "rgb_mean": ("generator", "rgb_mean"),
+    "vgg_weights": ("loss", "vgg_weights"),
+    "vgg_layer": ("loss", "vgg_layer"),
+    "vgg_normalise": ("loss", "vgg_normalise"),
+    "content_mode": ("loss", "content_mode"),
+    "huber_delta": ("loss", "huber_delta"),
+    "tap": ("discriminator", "tap"),
+}
+# Options a recipe call may name beside its groups (top-level keys): the learning curve's images
+# and a `srfm stats` file. Not config fields (--stats gives generator.rgb_mean unless --rgb-mean does).
+RUN_OPTIONS = ("bench_dir", "stats")
+
 
 RECIPE_FILE = "recipe.json"
 CALLS_KEY = "srfm_train"
@@ -133,8 +183,6 @@ def check_call(call: dict[str, Any], where: str) -> None:
     """Refuses, in one line, a call key that is neither a RunConfig group holding fields that
     `srfm train` sets nor a run option (`bench_dir`, `stats`). A call of the older format
     (`srfm train` option names) is told the group and field of each of its options."""
-    from keras_srfm.commands.train import CONFIG_OPTIONS, RUN_OPTIONS
-
     fields: dict[str, list[str]] = {}
     for group, field in CONFIG_OPTIONS.values():
         fields.setdefault(group, []).append(field)
