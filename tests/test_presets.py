@@ -69,6 +69,26 @@ def test_srfm_models_lists_names_and_descriptions(shipped, capsys):
     assert lines[1].startswith("* srfm_b")  # the default is marked
 
 
+def test_srfm_models_says_which_model_for_which_input_from_the_ladder(shipped, capsys):
+    """Issue 23 item 6: the best model per rung is read from the models' ladder evaluations
+    (mean over the test sets all of them have), not written by hand."""
+    import json
+
+    def ladder(psnr: dict[str, float], niqe: dict[str, float], sets=("BSD100", "Urban100")) -> dict:
+        rungs = {r: {"num_images": 1, "mean": {"psnr": psnr[r], "ssim": 0.5, "niqe": niqe[r]}} for r in psnr}
+        return {"ladder": {"datasets": {s: rungs for s in sets}}}
+
+    # srfm_a: sharper on clean, more natural on strong; srfm_b the other way round.
+    (shipped / "srfm_a" / "evaluation.json").write_text(json.dumps(
+        ladder({"clean": 27.0, "strong": 22.0}, {"clean": 7.0, "strong": 8.0})))
+    (shipped / "srfm_b" / "evaluation.json").write_text(json.dumps(
+        ladder({"clean": 26.0, "strong": 23.0}, {"clean": 6.0, "strong": 9.0}, sets=("BSD100",))))
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].split(maxsplit=3)[3] == "clean: srfm_a, strong: srfm_b"  # highest PSNR
+    assert out[-1].split(maxsplit=4)[4] == "clean: srfm_b, strong: srfm_a"  # lowest NIQE
+
+
 def test_upscale_takes_a_shipped_name(shipped, tmp_path, capsys):
     from PIL import Image
 

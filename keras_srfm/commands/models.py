@@ -1,9 +1,11 @@
-"""`srfm models`: the shipped models, by name, with a one-line description each."""
+"""`srfm models`: the shipped models, by name, with a one-line description each, and which of
+them to use for which input, read from their degradation-ladder evaluations."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +32,37 @@ def _set5_psnr(folder) -> str:  # folder: Path
     return f"Set5 {value:.2f} dB"
 
 
+def ladder_picks(folders: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """For each rung of the degradation ladder (`tools/ladder.py`: clean, mild, medium, strong,
+    web), the model with the highest mean PSNR and the one with the lowest mean NIQE over the
+    test sets every model was evaluated on; {} when fewer than two models have a ladder.
+
+    Args:
+        folders: model name -> its folder (the `ladder` key of `evaluation.json` is read).
+    Returns:
+        {"psnr": {rung: name}, "niqe": {rung: name}}, rungs in ladder order.
+    """
+    ladders = {}
+    for name, folder in folders.items():
+        try:
+            ladders[name] = json.loads((folder / "evaluation.json").read_text())["ladder"]["datasets"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    if len(ladders) < 2:
+        return {}
+    picks: dict[str, dict[str, str]] = {"psnr": {}, "niqe": {}}
+    rungs = list(next(iter(ladders.values())).get("BSD100", {}))
+    for rung in rungs:
+        sets = set.intersection(*({s for s, r in ladder.items() if rung in r} for ladder in ladders.values()))
+        if not sets:
+            continue
+        for metric, best in (("psnr", max), ("niqe", min)):
+            means = {name: sum(ladder[s][rung]["mean"][metric] for s in sets) / len(sets)
+                     for name, ladder in ladders.items()}  # fmt: skip
+            picks[metric][rung] = best(means, key=means.get)
+    return picks
+
+
 def run(args: argparse.Namespace) -> int:
     from keras_srfm.inference import presets
 
@@ -46,4 +79,11 @@ def run(args: argparse.Namespace) -> int:
             for path in (model.keras_file, model.tflite_file, model.saved_model):
                 if path is not None:
                     print(f"    {path}")
+    picks = ladder_picks({m.name: m.folder for m in models})
+    if picks:
+        print("\nWhich model for which input (the degradation ladder of BSD100 and Urban100: clean is "
+              "a MATLAB bicubic downscale, mild a phone or web photo, web made by Pillow; "
+              "docs: real_photos.md):")
+        for metric, label in (("psnr", "highest PSNR (fidelity)"), ("niqe", "lowest NIQE (natural look)")):
+            print(f"  {label:<27s} " + ", ".join(f"{rung}: {name}" for rung, name in picks[metric].items()))
     return 0
