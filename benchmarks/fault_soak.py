@@ -39,6 +39,7 @@ import csv
 import dataclasses
 import datetime
 import http.cookiejar
+import importlib.util
 import json
 import os
 import platform
@@ -235,17 +236,12 @@ def free_disk(mount: Path) -> None:
 
 
 def fill(mount: Path) -> None:
-    """Fills `mount` from this process (between two requests of a server)."""
-    fd = os.open(mount / ".soak-filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        chunk = 1 << 20
-        while chunk:
-            try:
-                os.write(fd, b"\0" * chunk)
-            except OSError:
-                chunk //= 2
-    finally:
-        os.close(fd)
+    """Fills `mount` from this process (between two requests of a server), with the shim's own
+    loop (`fault_shim/sitecustomize.py`, which installs nothing without its variables)."""
+    spec = importlib.util.spec_from_file_location("soak_fault_shim", SHIM / "sitecustomize.py")
+    shim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shim)
+    shim.fill_disk(mount)
 
 
 # === a. SIGKILL at random moments ===

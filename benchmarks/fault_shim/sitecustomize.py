@@ -22,8 +22,10 @@ _DIR = os.environ.get("SRFM_SOAK_FILL_DIR")
 _PATTERN = os.environ.get("SRFM_SOAK_FILL_ON")
 
 
-def _fill(folder: str) -> None:
-    """Writes `folder/.soak-filler` until ENOSPC, in ever smaller chunks (the disk ends full)."""
+def fill_disk(folder: str | os.PathLike) -> None:
+    """Writes `folder/.soak-filler` until ENOSPC, in ever smaller chunks (the disk ends full).
+
+    Also used by `benchmarks/fault_soak.py` itself, between two requests of a server."""
     fd = os.open(os.path.join(folder, ".soak-filler"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         chunk = 1 << 20
@@ -34,7 +36,6 @@ def _fill(folder: str) -> None:
                 chunk //= 2
     finally:
         os.close(fd)
-    print(f"[soak] disk filled at {_state['path']}", file=sys.stderr, flush=True)
 
 
 _state = {"seen": 0, "busy": False, "done": False, "path": ""}
@@ -53,7 +54,8 @@ def _hook(event: str, args: tuple) -> None:
         return
     _state["busy"], _state["done"], _state["path"] = True, True, path
     try:
-        _fill(_DIR)
+        fill_disk(_DIR)
+        print(f"[soak] disk filled at {path}", file=sys.stderr, flush=True)
     finally:
         _state["busy"] = False
 
