@@ -1,6 +1,6 @@
 """Fault soak: kills, full disks and second writers against the real `srfm` command line.
 
-Not part of the test suite (it runs for minutes; `tests/test_fault_soak.py` runs a small
+Not part of the test suite (it runs for minutes; `tests/project/test_fault_soak.py` runs a small
 subset). Every fault is injected into a real `python -m keras_srfm.cli ...` process on tiny
 configurations (2 residual blocks, 8 filters, three 112x128 images made in a temp folder):
 

@@ -25,7 +25,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_stripes(folder: Path, count: int = 2, height: int = 64, width: int = 72) -> Path:
+def _write_stripes(folder: Path, count: int = 2, height: int = 64, width: int = 72) -> Path:
     """`count` smooth striped RGB PNGs (a training folder for tiny runs); returns `folder`."""
     import numpy as np
     from PIL import Image
@@ -38,7 +38,7 @@ def write_stripes(folder: Path, count: int = 2, height: int = 64, width: int = 7
     return folder
 
 
-def synthetic_image(h: int = 37, w: int = 50):  # -> np.ndarray
+def _synthetic_image(h: int = 37, w: int = 50):  # -> np.ndarray
     """A float32 (h, w, 3) image on [0, 1] (odd, non-square by default): gradients, texture, noise.
 
     For export parity tests (ONNX, ncnn, TFLite): smooth and busy regions alike.
@@ -51,11 +51,34 @@ def synthetic_image(h: int = 37, w: int = 50):  # -> np.ndarray
     return np.clip(0.8 * base + 0.2 * rng.random((h, w, 3)), 0, 1).astype("float32")
 
 
-def clipped_keras_output(generator, image):  # -> np.ndarray
+def _clipped_keras_output(generator, image):  # -> np.ndarray
     """The Keras generator's (4h, 4w, 3) output for a float (h, w, 3) image, clipped to [0, 1]."""
     import numpy as np
 
     return np.clip(generator(image[None]).numpy()[0], 0.0, 1.0)
+
+
+# The helpers above reach tests through fixtures (each returns its function), not through
+# `from conftest import ...`: that import only works while tests/ happens to be on sys.path and no
+# other conftest.py has taken the module name `conftest`.
+
+
+@pytest.fixture(scope="session")
+def write_stripes():
+    """`write_stripes(folder, count=2, height=64, width=72)`: striped PNGs (`_write_stripes`)."""
+    return _write_stripes
+
+
+@pytest.fixture(scope="session")
+def synthetic_image():
+    """`synthetic_image(h=37, w=50)`: a float32 test image on [0, 1] (`_synthetic_image`)."""
+    return _synthetic_image
+
+
+@pytest.fixture(scope="session")
+def clipped_keras_output():
+    """`clipped_keras_output(generator, image)`: the clipped Keras output (`_clipped_keras_output`)."""
+    return _clipped_keras_output
 
 
 def data_dir() -> Path:

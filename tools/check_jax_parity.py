@@ -1,6 +1,6 @@
 """Checks that the JAX step takes the same update as `SRFM.train_step` (a thin wrapper).
 
-Runs `tests/test_jax_parity.py` (one SGD step of p, pcsa, pcsva and the authors' mode on both
+Runs `tests/training/test_jax_parity.py` (one SGD step of p, pcsa, pcsva and the authors' mode on both
 backends, compared with TensorFlow eager vs XLA as the noise floor), with the JAX side in
 `--jax-python`, e.g. an interpreter that has JAX and Keras but no TensorFlow:
 
@@ -23,7 +23,7 @@ def main() -> int:
     p.add_argument("--jax-python", default=sys.executable, help="interpreter with JAX + Keras (default: this one)")
     args = p.parse_args()
     env = {**os.environ, "SRFM_JAX_PYTHON": args.jax_python}
-    test = str(ROOT / "tests" / "test_jax_parity.py")
+    test = str(ROOT / "tests" / "training" / "test_jax_parity.py")
     return subprocess.run([sys.executable, "-m", "pytest", "-q", test], env=env, cwd=ROOT).returncode
 
 

@@ -3,7 +3,7 @@ docs/models.md and docs/index.md from `srfm evaluate` JSON files.
 
 Every number comes from an `evaluation.json` written by `srfm evaluate --metrics
 psnr,ssim,vif,niqe` (each shipped model's, and `benchmarks/results/bicubic_evaluation.json` for
-bicubic); the paper's numbers are Table I of Tej et al. `tests/test_table1.py` regenerates the
+bicubic); the paper's numbers are Table I of Tej et al. `tests/project/test_table1.py` regenerates the
 pages and fails if one differs from the committed one, so no page can drift from the files; a
 shipped model without an evaluation.json, or missing from `USES`, is an error.
 

@@ -50,12 +50,12 @@ HARNESS_FLAGS = ("run_dir", "data", "steps", "batch_size", "patches_per_image", 
                  "checkpoint_every", "blocks", "filters", "vgg_weights", "verbose", "export_only")
 # Options tested on their own rather than in the matrix, and where.
 SEPARATE = {
-    "config": "tests/test_recipe.py",  # a recipe sets the other options
-    "phase": "tests/test_recipe.py",
-    "backend": "train.backend",  # jax: tests/test_jax_run.py and tests/test_jax_parity.py (own process)
-    "vgg_layer": "loss.vgg_layer",  # 16 VGG19 layers: tests/test_train_options.py
+    "config": "tests/training/test_recipe.py",  # a recipe sets the other options
+    "phase": "tests/training/test_recipe.py",
+    "backend": "train.backend",  # jax: tests/training/test_jax_run.py and tests/training/test_jax_parity.py (own process)
+    "vgg_layer": "loss.vgg_layer",  # 16 VGG19 layers: tests/commands/test_train_options.py
     # The realistic chain runs per image in tf.data, too slow for every row: trained in
-    # tests/test_train_cli.py, the mixture in tests/test_degradation.py.
+    # tests/commands/test_train_cli.py, the mixture in tests/data/test_degradation.py.
     "degradation": "data.degradation",
     "ladder": "data.ladder",
 }
@@ -82,8 +82,8 @@ VALUE_FLAGS: dict[str, list[str]] = {
 }
 # Config fields with a finite set of values that `srfm train` does not expose, and why.
 NOT_ON_CLI = {
-    "data.on_bad_image": "folder checks; tested in tests/test_data_pipeline.py",
-    "data.degradation": "--degradation: trained apart (tests/test_train_cli.py), the chain being slow per row",
+    "data.on_bad_image": "folder checks; tested in tests/data/test_data_pipeline.py",
+    "data.degradation": "--degradation: trained apart (tests/commands/test_train_cli.py), the chain being slow per row",
     "discriminator.pooling": "'avg' is for the library's variable-size patches",
     "discriminator.sync_batchnorm": "always on for srfm train",
     "loss.use_point": "set by --variant",
@@ -92,8 +92,8 @@ NOT_ON_CLI = {
     "loss.use_vgg": "set by --variant",
     "loss.content_weighting": "set by --variant",
     "loss.content_rescale": "set by --variant",
-    "train.backend": "--backend jax runs in its own process: tests/test_jax_run.py",
-    "loss.vgg_layer": "16 values, matters with L_vgg only: tests/test_train_options.py",
+    "train.backend": "--backend jax runs in its own process: tests/training/test_jax_run.py",
+    "loss.vgg_layer": "16 values, matters with L_vgg only: tests/commands/test_train_options.py",
 }
 PRECISION = "mixed_precision"
 STRATEGY = "strategy"
@@ -158,7 +158,7 @@ def axes(parser: argparse.ArgumentParser | None = None) -> list[Axis]:
             continue
         if action.choices is not None:
             # "auto" (--mixed-precision) resolves to one of the other values before the config
-            # is made: tests/test_precision.py.
+            # is made: tests/training/test_precision.py.
             values: tuple[Any, ...] = tuple(v for v in action.choices if v != "auto")
         elif action.nargs == 0 and (action.const is True or isinstance(action, argparse.BooleanOptionalAction)):
             values = (False, True)  # store_true, or --flag/--no-flag

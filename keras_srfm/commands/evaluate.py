@@ -7,7 +7,7 @@ import dataclasses
 import sys
 
 # keras_srfm.evaluation.protocol.DEFAULT_METRICS, spelled out so that `srfm --help` imports no NumPy
-# (tests/test_evaluate_niqe.py checks that they agree).
+# (tests/evaluation/test_evaluate_niqe.py checks that they agree).
 DEFAULT_METRICS = ("psnr", "ssim", "vif")
 
 

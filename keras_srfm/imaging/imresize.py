@@ -11,7 +11,7 @@ ways, all reproduced here:
    every pass is rounded (half away from zero) and saturated to uint8.
 
 The uint8 path reproduces the `LR_bicubic/X4` files of Set5 and Set14 bit for bit (see
-tests/test_imresize.py). Weights and indices are built as in MATLAB's `contributions`
+tests/imaging/test_imresize.py). Weights and indices are built as in MATLAB's `contributions`
 (`toolbox/images/images/imresize.m`); each output value is then accumulated tap by tap, in
 float64, in the same order as MATLAB's `imresizemex`.
 """

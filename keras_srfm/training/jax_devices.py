@@ -7,7 +7,7 @@ rescale) is replicated. XLA inserts the cross-device sums, so each per-example l
 over the *global* batch and divided by it, Eq. 7's softmax weighs the layer losses summed over
 all devices, and the discriminator's BatchNorm statistics are those of the global batch (as
 `sync_batchnorm` makes them under `tf.distribute`): the update is that of one device with the
-same global batch, up to the order of float sums (tests/test_jax_data_parallel.py).
+same global batch, up to the order of float sums (tests/training/test_jax_data_parallel.py).
 
 `--batch-size` is the global batch, as on the TensorFlow path; each device takes
 `batch / devices` examples, so the batch must be a multiple of the device count.

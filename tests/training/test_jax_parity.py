@@ -102,13 +102,11 @@ def test_a_wrong_objective_is_far_outside_the_tolerance(steps: dict) -> None:
 
 
 @pytest.mark.slow
-def test_srfm_train_backend_jax_runs_without_tensorflow(tmp_path) -> None:
+def test_srfm_train_backend_jax_runs_without_tensorflow(tmp_path, write_stripes) -> None:
     """`srfm train --config RECIPE` with a JAX recipe trains (with a learning curve) where only JAX
     is installed, as on the lent GPU machines: TensorFlow is hidden from the process, and
     KERAS_BACKEND is unset (the recipe's backend selects it)."""
-    from conftest import write_stripes
-
-    root = Path(__file__).parents[1]
+    root = Path(__file__).resolve().parents[2]
     folder = write_stripes(tmp_path / "hr")
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps({"phases": [{"name": "gpu", "srfm_train": [{

@@ -1,9 +1,9 @@
 """One SGD(1.0) `JaxSRFM.step` on 1 device and on every device, same weights, same global batch.
 
 Run with `KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2` (two CPU
-devices) by tests/test_jax_data_parallel.py:
+devices) by tests/training/test_jax_data_parallel.py:
 
-    python tests/scripts/data_parallel_step.py WORK CASE [CASE ...]
+    python tests/training/scripts/data_parallel_step.py WORK CASE [CASE ...]
 
 For each case (`sgd_step.CASES`: tiny networks) it writes `WORK/CASE/parallel.npz`: the weight
 changes of both runs (`one_<i>`, `all_<i>`), Eq. 7's scales of both, the logged values of both,

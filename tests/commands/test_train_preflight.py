@@ -49,7 +49,7 @@ def _train_fails(capsys, run_dir: Path, *argv: str) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("srfm train: error: "), err
     # The run folder's lock file (taken before anything in the folder is read, holding the last
-    # holder's pid; tests/test_locks.py) may stay in an existing folder; nothing else may change.
+    # holder's pid; tests/imaging/test_locks.py) may stay in an existing folder; nothing else may change.
     def without_lock(files: dict[str, bytes] | None) -> dict[str, bytes] | None:
         return None if files is None else {k: v for k, v in files.items() if k != ".srfm.lock"}
 

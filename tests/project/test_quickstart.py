@@ -17,7 +17,7 @@ from PIL import Image
 from keras_srfm import cli
 from keras_srfm.evaluation import demo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = (ROOT / "docs" / "quickstart.md", ROOT / "README.md")
 
 

@@ -26,7 +26,7 @@ from keras_srfm.inference.tiling import tile_spans
 from keras_srfm.models.generator import build_generator
 from keras_srfm.web.server import WebModel, render_page
 from keras_srfm.web.vendor import missing_files
-from tests.test_mos_browser import CHROMIUM, CHROMIUM_ARGS, SRFM, _require_browser
+from tests.mos.test_mos_browser import CHROMIUM, CHROMIUM_ARGS, SRFM, _require_browser
 
 pytest.importorskip(
     "onnxruntime", reason="onnxruntime not installed (pip install keras-srfm[onnx])"

@@ -3,10 +3,10 @@
 One SGD(1.0) `JaxSRFM.step` from identical weights on an identical global batch of 8, on one
 CPU device and on two (`XLA_FLAGS=--xla_force_host_platform_device_count=2`, in a subprocess:
 the flag must be set before JAX starts), for `p`, `pcsa`, `pcsva` and the authors' content mode
-(tests/scripts/sgd_step.py's tiny networks). With a rate of 1 the weight change is the
+(tests/training/scripts/sgd_step.py's tiny networks). With a rate of 1 the weight change is the
 gradient. Two devices sum per-example losses, Eq. 7's layer losses and BatchNorm's statistics
 in another order than one, so the changes agree up to float rounding: the tolerance is
-tests/test_jax_parity.py's, twice the eager-vs-XLA floor of 1.96e-5 (relative L2 of the weight
+tests/training/test_jax_parity.py's, twice the eager-vs-XLA floor of 1.96e-5 (relative L2 of the weight
 changes). Measured on a 2-core AMD EPYC (AVX2 only), JAX 0.10.2, G and D together: 1 vs 2
 devices differ by 2.2e-10 (`p`), 7.0e-7 (`pcsa`), 4.0e-7 (`pcsva`) and 7.0e-7 (authors' mode), 50-10^5
 times inside it;
@@ -30,7 +30,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 import sgd_step  # noqa: E402
 
-NOISE_FLOOR = 1.96e-5  # TensorFlow eager vs XLA, pcsva's generator (tests/test_jax_parity.py)
+NOISE_FLOOR = 1.96e-5  # TensorFlow eager vs XLA, pcsva's generator (tests/training/test_jax_parity.py)
 TOLERANCE = 2 * NOISE_FLOOR
 
 

@@ -27,7 +27,7 @@ keras = pytest.importorskip("keras")
 
 from keras_srfm.cli import main  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import train_matrix  # noqa: E402
 
 MATRIX = train_matrix.build_matrix()
@@ -229,6 +229,6 @@ def test_pairwise_prefers_cheap_values_among_the_smallest_sets():
 
 
 def test_docs_list_the_tested_combinations():
-    page = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
     table = train_matrix.markdown(MATRIX)
     assert table in page, "run: python tools/train_matrix.py --write docs/training.md"

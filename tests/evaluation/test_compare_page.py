@@ -2,7 +2,7 @@
 
 The page is made by the real command from a synthetic photo and two models: a tiny random
 generator (its output is a near-constant grey, far from bicubic's colours) and `nearest`.
-Headless Chromium (Playwright, like tests/test_mos_browser.py) opens the file with the network
+Headless Chromium (Playwright, like tests/mos/test_mos_browser.py) opens the file with the network
 refused, drags the divider and checks the screenshot pixels against the arrays, then zooms one
 panel and checks that every panel follows.
 """

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "keras_srfm"
+PACKAGE = Path(__file__).resolve().parents[2] / "keras_srfm"
 # Examples that run as written (NumPy, TensorFlow, the shipped models).
 RUN = (
     "keras_srfm.inference.tiling",

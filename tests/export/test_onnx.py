@@ -9,7 +9,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import clipped_keras_output, synthetic_image
 
 from keras_srfm.cli import main
 from keras_srfm.evaluation.protocol import bicubic_pair, read_hr
@@ -20,7 +19,7 @@ from keras_srfm.models.generator import build_generator
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (keras-srfm[onnx])")
 onnx = pytest.importorskip("onnx", reason="onnx not installed (keras-srfm[onnx])")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Largest |ONNX Runtime - Keras| on [0, 1], measured (onnxruntime 1.32, CPU provider) on the
 # 2-block 0.6x-init generator below, Set5 bird's LR and the 37x50 synthetic image: float32
 # 3.0e-7 and 1.8e-7; float16 (every tensor in half precision) 5.4e-4 and 5.5e-4. Limits: about 10x.
@@ -86,7 +85,7 @@ def test_float16_is_half_precision_throughout(models):
 
 
 @pytest.mark.parametrize("key", ["float32", "float16", "nhwc"])
-def test_parity_with_keras_on_synthetic_image(generator, models, key):
+def test_parity_with_keras_on_synthetic_image(generator, models, key, synthetic_image, clipped_keras_output):
     image = synthetic_image()
     got = run_onnx(models[key], image)
     assert got.shape == (148, 200, 3)
@@ -96,14 +95,14 @@ def test_parity_with_keras_on_synthetic_image(generator, models, key):
 
 @pytest.mark.numeric
 @pytest.mark.parametrize("key", ["float32", "float16"])
-def test_parity_with_keras_on_set5(generator, models, key, shared_data):
+def test_parity_with_keras_on_set5(generator, models, key, shared_data, clipped_keras_output):
     _, lr = bicubic_pair(read_hr(shared_data / "benchmarks/Set5/HR/bird.png").hr)
     image = lr.astype(np.float32) / 255.0
     diff = np.abs(run_onnx(models[key], image) - clipped_keras_output(generator, image)).max()
     assert diff <= (FLOAT16_TOLERANCE if key == "float16" else FLOAT32_TOLERANCE), diff
 
 
-def test_upscaler_tiles_like_keras(generator, models):
+def test_upscaler_tiles_like_keras(generator, models, synthetic_image):
     image = (synthetic_image(45, 70) * 255).round().astype(np.uint8)
     upscaler = load_upscaler(models["float32"], tile_size=32)
     assert isinstance(upscaler, OnnxUpscaler) and upscaler.tile_overlap == 8 and upscaler.nchw
@@ -115,7 +114,7 @@ def test_upscaler_tiles_like_keras(generator, models):
     assert floats.dtype == np.float32 and floats.shape == (180, 280, 3)
 
 
-def test_convert_and_upscale_cli(generator, tmp_path, capsys):
+def test_convert_and_upscale_cli(generator, tmp_path, capsys, synthetic_image):
     source = tmp_path / "tiny.keras"
     generator.save(source)
     assert main(["convert", str(source), "--format", "onnx", "--quantize", "float16",
@@ -149,7 +148,7 @@ def test_missing_onnxruntime_is_one_line(models, tmp_path, monkeypatch, capsys):
     assert err.count("\n") == 1 and 'pip install "keras-srfm[onnx]"' in err
 
 
-def test_converts_a_saved_model(generator, tmp_path):
+def test_converts_a_saved_model(generator, tmp_path, synthetic_image, clipped_keras_output):
     from keras_srfm.export.saved_model import export_saved_model
 
     saved = export_saved_model(generator, tmp_path / "serving")

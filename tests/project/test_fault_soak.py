@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # starts srfm processes, trains
 
-SOAK_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "fault_soak.py"
+SOAK_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "fault_soak.py"
 
 
 @pytest.fixture(scope="module")

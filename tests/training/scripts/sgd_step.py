@@ -1,11 +1,11 @@
 """One SGD(1.0) step of SRFM on tiny networks, on whichever Keras backend this process runs.
 
 With a rate of 1 the weight change *is* the gradient, so two backends taking the same step
-from the same weights on the same batch must produce the same changes. `tests/test_jax_parity.py`
+from the same weights on the same batch must produce the same changes. `tests/training/test_jax_parity.py`
 imports `build` and `relative_l2` from here for the TensorFlow side and runs this file with
 `KERAS_BACKEND=jax` for the JAX side:
 
-    KERAS_BACKEND=jax python tests/scripts/sgd_step.py WORK CASE [CASE ...]
+    KERAS_BACKEND=jax python tests/training/scripts/sgd_step.py WORK CASE [CASE ...]
 
 reads `WORK/CASE/*.weights.h5` and `WORK/batch.npz` (written by the TensorFlow side) and writes
 `WORK/CASE/jax.npz`. TensorFlow is hidden from the JAX side: the JAX step must not need it.

@@ -7,7 +7,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import clipped_keras_output, synthetic_image
 
 from keras_srfm.cli import main
 from keras_srfm.evaluation.protocol import bicubic_pair, read_hr
@@ -69,7 +68,8 @@ def test_param_has_the_blobs_and_layers_upscalers_expect(models):
 
 
 @pytest.mark.parametrize("precision", list(TOLERANCE))
-def test_parity_with_keras_on_synthetic_image(generator, models, precision):
+def test_parity_with_keras_on_synthetic_image(generator, models, precision, synthetic_image,
+                                               clipped_keras_output):
     image = synthetic_image()
     got = run_ncnn(models[precision], image)
     assert got.shape == (148, 200, 3)
@@ -78,7 +78,7 @@ def test_parity_with_keras_on_synthetic_image(generator, models, precision):
 
 @pytest.mark.numeric
 @pytest.mark.parametrize("precision", list(TOLERANCE))
-def test_parity_with_keras_on_set5(generator, models, precision, shared_data):
+def test_parity_with_keras_on_set5(generator, models, precision, shared_data, clipped_keras_output):
     _, lr = bicubic_pair(read_hr(shared_data / "benchmarks/Set5/HR/bird.png").hr)
     image = lr.astype(np.float32) / 255.0
     diff = np.abs(run_ncnn(models[precision], image) - clipped_keras_output(generator, image)).max()
@@ -90,7 +90,7 @@ def test_float16_weights_halve_the_bin(models):
     assert sizes["float16"] < 0.55 * sizes["float32"]
 
 
-def test_convert_cli_names_both_files(generator, tmp_path, capsys):
+def test_convert_cli_names_both_files(generator, tmp_path, capsys, synthetic_image, clipped_keras_output):
     source = tmp_path / "tiny.keras"
     generator.save(source)
     param = tmp_path / "models" / "tiny-x4.param"

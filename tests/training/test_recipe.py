@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_stripes
 
 from keras_srfm.training.recipe import RecipeError, phase_calls, sources_of, steps_of, stop_calls
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_RECIPES = sorted((ROOT / "exported_models").glob("*/recipe.json"))
 
 
@@ -257,7 +256,7 @@ def test_config_takes_a_shipped_models_name():
 
 
 @pytest.fixture
-def image_folder(tmp_path: Path) -> Path:
+def image_folder(tmp_path: Path, write_stripes) -> Path:
     return write_stripes(tmp_path / "hr")
 
 

@@ -16,7 +16,7 @@ from keras_srfm.commands import train as train_command
 from keras_srfm.training import precision
 from keras_srfm.training.precision import Hardware
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Flag lines as /proc/cpuinfo prints them (shortened to what matters, in the real order).
 EPYC_AVX2 = "model name\t: AMD EPYC\nflags\t\t: fpu sse sse2 avx f16c avx2 fma bmi2 vaes\n"

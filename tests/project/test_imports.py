@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "keras_srfm"
+PACKAGE = Path(__file__).resolve().parents[2] / "keras_srfm"
 
 
 def _module_name(path: Path) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1] / "exported_models"
+ROOT = Path(__file__).resolve().parents[2] / "exported_models"
 # Set5 means move with the CPU kernel path. Measured on an Intel Xeon with AVX-512/AMX
 # (TensorFlow 2.21), TF_ENABLE_ONEDNN_OPTS=1 vs =0, .keras and SavedModel alike:
 #   srfm_mp    PSNR 31.669008060 vs 31.669012214 dB (4.2e-6), SSIM 1.7e-7, VIF 5.1e-7 apart;

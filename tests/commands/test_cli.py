@@ -115,7 +115,7 @@ def test_tensorflow_lines_stay_out_of_the_terminal(tmp_path, user_level):
 
 # A library's own log record on file descriptor 2: absl/glog (TensorFlow) or LiteRT's logger.
 LIBRARY_RECORD = re.compile(r"^([IWEF]\d{4} |(INFO|WARNING|ERROR): )")
-SHIPPED_TFLITE = Path(__file__).resolve().parents[1] / "exported_models" / "srfm_mp" / "srfm_mp_fp16.tflite"
+SHIPPED_TFLITE = Path(__file__).resolve().parents[2] / "exported_models" / "srfm_mp" / "srfm_mp_fp16.tflite"
 
 
 @pytest.mark.slow
