@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -21,15 +20,6 @@ from keras_srfm.export import serving_client
 from keras_srfm.export.saved_model import DEFAULT_MAX_PIXELS, export_saved_model
 from keras_srfm.imaging.image_io import to_uint8
 from keras_srfm.inference.upscalers import KerasUpscaler, load_upscaler
-from keras_srfm.models.generator import build_generator
-
-
-@pytest.fixture(scope="module")
-def generator() -> keras.Model:
-    # init_scale=0.6 (6x the paper's x0.1): outputs vary over [0, 1] instead of sitting at the mean.
-    keras.utils.set_random_seed(0)
-    return build_generator(num_blocks=2, filters=8, init_scale=0.6)
-
 
 # The pixel budget of the exported model: above the largest request below (2 x 37 x 53).
 BUDGET = 64 * 64

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
 from keras_srfm.cli import main
 from keras_srfm.evaluation.protocol import bicubic_pair, read_hr
 from keras_srfm.export.ncnn import convert_to_ncnn
-from keras_srfm.models.generator import build_generator
 
 ncnn = pytest.importorskip("ncnn", reason="the ncnn Python package is not installed")
 
@@ -19,12 +17,6 @@ ncnn = pytest.importorskip("ncnn", reason="the ncnn Python package is not instal
 # 0.6x-init generator, Set5 bird's LR and the 37x50 synthetic image: float32 weights 9.5e-7 and
 # 4.8e-7, float16 weights 2.4e-4 and 1.5e-4. Limits: about 10x.
 TOLERANCE = {"float32": 1e-5, "float16": 3e-3}
-
-
-@pytest.fixture(scope="module")
-def generator() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    return build_generator(num_blocks=2, filters=8, init_scale=0.6)
 
 
 @pytest.fixture(scope="module")

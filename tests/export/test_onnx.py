@@ -14,7 +14,6 @@ from keras_srfm.cli import main
 from keras_srfm.evaluation.protocol import bicubic_pair, read_hr
 from keras_srfm.export.onnx import convert_to_onnx, onnx_metadata
 from keras_srfm.inference.upscalers import KerasUpscaler, OnnxUpscaler, load_upscaler
-from keras_srfm.models.generator import build_generator
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (keras-srfm[onnx])")
 onnx = pytest.importorskip("onnx", reason="onnx not installed (keras-srfm[onnx])")
@@ -29,13 +28,6 @@ FLOAT16_TOLERANCE = 6e-3
 # measured (onnxruntime 1.32, this AMD EPYC): mean PSNR 9.9e-6 dB, SSIM 3.4e-7, VIF 5.5e-7 apart
 # (float16: 1.0e-4 dB). Limits: 10x the float32 spread, rounded up.
 SET5_TOLERANCE = {"psnr": 1e-4, "ssim": 4e-6, "vif": 6e-6}
-
-
-@pytest.fixture(scope="module")
-def generator() -> keras.Model:
-    # init_scale=0.6: outputs span [0, 1] (the paper's x0.1 init would make parity trivial).
-    keras.utils.set_random_seed(0)
-    return build_generator(num_blocks=2, filters=8, init_scale=0.6)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
 from keras_srfm.cli import main
 from keras_srfm.export.tflite import convert_to_tflite, tflite_ops, tflite_receptive_radius
 from keras_srfm.inference.upscalers import KerasUpscaler, load_upscaler
-from keras_srfm.models.generator import build_generator
 
 Interpreter = pytest.importorskip(
     "ai_edge_litert.interpreter", reason="ai-edge-litert not installed"
@@ -20,14 +18,6 @@ Interpreter = pytest.importorskip(
 
 # Slow: converting the module's four models takes seconds. Numeric: LiteRT kernels against Keras'.
 pytestmark = [pytest.mark.slow, pytest.mark.numeric]
-
-
-@pytest.fixture(scope="module")
-def generator() -> keras.Model:
-    # Parity must not be trivial: the paper's x0.1 init gives outputs within +-0.02 of the mean.
-    # init_scale=0.6 makes them span [0, 1] (std ~0.1), like a trained network's.
-    keras.utils.set_random_seed(0)
-    return build_generator(num_blocks=2, filters=8, init_scale=0.6)
 
 
 @pytest.fixture(scope="module")
