@@ -23,6 +23,8 @@ and are never committed).
     python tools/ladder.py --models bicubic srfm_mp srfm_real --sets BSD100   # evaluate
     python tools/ladder.py --figure docs/images/ladder.png                    # the figure
     python tools/ladder.py --card srfm_real                                   # a card's table
+    python tools/ladder.py --cards            # write every card's table between its markers
+    python tools/ladder.py --check            # exit 1 if a card's table is stale or missing
 """
 
 from __future__ import annotations
@@ -190,6 +192,46 @@ def figure(out: Path, models: list[str]) -> None:
     print(f"wrote {out}", file=sys.stderr)
 
 
+# Each shipped card holds its ladder table between these markers; `--cards` rewrites it from the
+# evaluation files and `--check` (tests/project/test_table1.py) fails when a card disagrees with them.
+CARD_MARKERS = ("<!-- ladder:begin (tools/ladder.py --cards) -->", "<!-- ladder:end -->")
+
+
+def card_with_table(model: str) -> tuple[Path, str]:
+    """A card's path and its text with the ladder table between `CARD_MARKERS` rewritten.
+
+    Raises:
+        ValueError: the card has no markers.
+    """
+    path = MODELS_DIR / model / "MODEL_CARD.md"
+    text = path.read_text()
+    begin, end = CARD_MARKERS
+    if begin not in text or end not in text:
+        raise ValueError(f"{path}: no ladder markers {begin} ... {end}")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    return path, f"{head}{begin}\n{card_table(model)}\n{end}{tail}"
+
+
+def card_problems() -> list[str]:
+    """Shipped cards whose ladder table is missing or differs from the evaluation files, and
+    shipped models whose evaluation lacks a rung of the ladder."""
+    problems = []
+    ladders = load_ladders(shipped_models())
+    for model in shipped_models():
+        missing = [f"{d}/{r}" for d in SETS for r in RUNGS if r not in ladders.get(model, {}).get(d, {})]
+        if missing:
+            problems.append(f"{model}: evaluation.json has no ladder rung {', '.join(missing)}")
+        try:
+            path, text = card_with_table(model)
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        if text != path.read_text():
+            problems.append(f"{path}: ladder table is stale (python tools/ladder.py --cards)")
+    return problems
+
+
 def card_table(model: str, baselines: tuple[str, ...] = ("bicubic", "srfm_mp")) -> str:
     """The card's ladder table: the model beside bicubic and srfm_mp, PSNR / SSIM / NIQE."""
     names = [model, *(b for b in baselines if b != model)]
@@ -217,9 +259,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tile-size", type=int, default=None)
     parser.add_argument("--figure", default=None, metavar="PNG", help="draw the ladder figure instead")
     parser.add_argument("--card", default=None, metavar="MODEL", help="print a card's ladder table instead")
+    parser.add_argument("--cards", action="store_true", help="write every shipped card's ladder table")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a card's ladder table is stale")
     args = parser.parse_args(argv)
     models = args.models or ["bicubic", *shipped_models()]
-    if args.card:
+    if args.check:
+        problems = card_problems()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else 0
+    if args.cards:
+        for model in shipped_models():
+            path, text = card_with_table(model)
+            path.write_text(text)
+            print(f"wrote {path}", file=sys.stderr)
+    elif args.card:
         print(card_table(args.card))
     elif args.figure:
         figure(Path(args.figure), models)

@@ -57,3 +57,39 @@ def test_a_model_without_an_evaluation_is_a_problem(tmp_path):
     shipped = ROOT / "exported_models" / "srfm_mp" / "evaluation.json"
     (tmp_path / "srfm_a" / "evaluation.json").write_text(shipped.read_text())
     assert table1_problems(tmp_path) == ["srfm_b: no evaluation.json"]
+
+
+def _ladder_tool():
+    """tools/ladder.py as a module (it imports only the dataclasses: no TensorFlow)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ladder_tool", ROOT / "tools" / "ladder.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_card_shows_its_ladder_as_the_evaluation_file_has_it():
+    """Issue 23: every shipped model's evaluation.json has every rung of the ladder on BSD100 and
+    Urban100, and its card's table (between the markers) is what `tools/ladder.py --cards` writes."""
+    assert _ladder_tool().card_problems() == []
+
+
+def test_a_stale_card_ladder_is_found(tmp_path, monkeypatch):
+    """The check above can fail: one digit changed in a copied card's table is reported."""
+    import shutil
+
+    ladder = _ladder_tool()
+    for model, files in (("srfm_real", ("MODEL_CARD.md", "evaluation.json")), ("srfm_mp", ("evaluation.json",))):
+        (tmp_path / model).mkdir()
+        for name in files:
+            shutil.copy(ladder.MODELS_DIR / model / name, tmp_path / model / name)
+    monkeypatch.setattr(ladder, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(ladder, "shipped_models", lambda: ["srfm_real"])
+    assert ladder.card_problems() == []
+    card = tmp_path / "srfm_real" / "MODEL_CARD.md"
+    text = card.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| BSD100 | mild |"))
+    cell = row.split(" | ")[2]  # srfm_real's PSNR / SSIM / NIQE
+    card.write_text(text.replace(row, row.replace(cell, "0" + cell, 1)))
+    assert ladder.card_problems() == [f"{card}: ladder table is stale (python tools/ladder.py --cards)"]
