@@ -23,30 +23,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _set5_psnr(folder) -> str:  # folder: Path
-    path = folder / "evaluation.json"
+def _evaluation(folder) -> dict[str, Any]:  # folder: Path
+    """A model's `evaluation.json`, or {} when it has none (or an unreadable one)."""
     try:
-        value = json.loads(path.read_text())["datasets"]["Set5"]["mean"]["psnr"]
-    except (OSError, ValueError, KeyError, TypeError):
+        document = json.loads((folder / "evaluation.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _set5_psnr(evaluation: dict[str, Any]) -> str:
+    try:
+        value = evaluation["datasets"]["Set5"]["mean"]["psnr"]
+    except (KeyError, TypeError):
         return ""
     return f"Set5 {value:.2f} dB"
 
 
-def ladder_picks(folders: dict[str, Any]) -> dict[str, dict[str, str]]:
+def ladder_picks(evaluations: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
     """For each rung of the degradation ladder (`tools/ladder.py`: clean, mild, medium, strong,
     web), the model with the highest mean PSNR and the one with the lowest mean NIQE over the
     test sets every model was evaluated on; {} when fewer than two models have a ladder.
 
     Args:
-        folders: model name -> its folder (the `ladder` key of `evaluation.json` is read).
+        evaluations: model name -> its `evaluation.json` (the `ladder` key is read).
     Returns:
         {"psnr": {rung: name}, "niqe": {rung: name}}, rungs in ladder order.
     """
     ladders = {}
-    for name, folder in folders.items():
+    for name, evaluation in evaluations.items():
         try:
-            ladders[name] = json.loads((folder / "evaluation.json").read_text())["ladder"]["datasets"]
-        except (OSError, ValueError, KeyError, TypeError):
+            ladders[name] = evaluation["ladder"]["datasets"]
+        except (KeyError, TypeError):
             continue
     if len(ladders) < 2:
         return {}
@@ -72,14 +80,15 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no model is shipped in {root}")
     default = presets.default_model_name()
     width = max(len(m.name) for m in models)
+    evaluations = {model.name: _evaluation(model.folder) for model in models}
     for model in models:
         mark = "*" if model.name == default else " "
-        print(f"{mark} {model.name:<{width}}  {_set5_psnr(model.folder):<14s} {model.description}")
+        print(f"{mark} {model.name:<{width}}  {_set5_psnr(evaluations[model.name]):<14s} {model.description}")
         if args.paths:
             for path in (model.keras_file, model.tflite_file, model.saved_model):
                 if path is not None:
                     print(f"    {path}")
-    picks = ladder_picks({m.name: m.folder for m in models})
+    picks = ladder_picks(evaluations)
     if picks:
         print("\nWhich model for which input (the degradation ladder of BSD100 and Urban100: clean is "
               "a MATLAB bicubic downscale, mild a phone or web photo, web made by Pillow; "
