@@ -2,7 +2,7 @@
 
 The page is made by the real command from a synthetic photo and two models: a tiny random
 generator (its output is a near-constant grey, far from bicubic's colours) and `nearest`.
-Headless Chromium (Playwright, like tests/mos/test_mos_browser.py) opens the file with the network
+Headless Chromium (Playwright, the `chromium` fixture of tests/conftest.py) opens the file with the network
 refused, drags the divider and checks the screenshot pixels against the arrays, then zooms one
 panel and checks that every panel follows.
 """
@@ -10,9 +10,7 @@ panel and checks that every panel follows.
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,22 +22,7 @@ from keras_srfm.evaluation import compare
 from keras_srfm.imaging.imresize import imresize
 from keras_srfm.inference.upscalers import load_upscaler
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's; as in test_mos_browser
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 LR_W, LR_H = 48, 32
-
-
-def _require_browser() -> None:
-    pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
-    )
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
 
 
 def photo() -> np.ndarray:
@@ -125,8 +108,7 @@ def pixel(screenshot: bytes, x: int, y: int) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_slider_page_in_chromium(tiny_model: Path, photo_file: Path, tmp_path: Path) -> None:
-    _require_browser()
+def test_slider_page_in_chromium(tiny_model: Path, photo_file: Path, tmp_path: Path, chromium) -> None:
     from playwright.sync_api import sync_playwright
 
     page_file = tmp_path / "page.html"
@@ -143,7 +125,7 @@ def test_slider_page_in_chromium(tiny_model: Path, photo_file: Path, tmp_path: P
 
     requests: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = chromium(p)
         context = browser.new_context(viewport={"width": 900, "height": 700})
         uri = page_file.as_uri()
         # No network at all: only the page file itself may load.

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,27 +26,9 @@ from keras_srfm.mos.study import load_study
 
 pytestmark = pytest.mark.slow  # a server process and a browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 IMAGES_LOADED = "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
-SRFM = [sys.executable, "-c", "import sys; from keras_srfm.cli import main; sys.exit(main())"]
 METHODS = ("NN", "bicubic", "M_fake", "HR")
 WIDTH, HEIGHT = 320, 208  # HR size of the synthetic scenes
-
-
-def _require_browser() -> None:
-    pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
-    )
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
 
 
 def draw_scene(index: int, width: int = WIDTH, height: int = HEIGHT) -> Image.Image:
@@ -81,10 +61,10 @@ def planned_score(method: str, image: str) -> int:
     return base if method in ("NN", "HR") else base + int(image[-1]) % 2
 
 
-def start_server(study: Path) -> tuple[subprocess.Popen, str]:
+def start_server(study: Path, srfm_argv: list[str]) -> tuple[subprocess.Popen, str]:
     with open(study.parent / "server.log", "a") as log:  # the request log; a pipe could fill up
         proc = subprocess.Popen(
-            [*SRFM, "mos", "serve", str(study), "--port", "0"],
+            [*srfm_argv, "mos", "serve", str(study), "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -97,8 +77,7 @@ def start_server(study: Path) -> tuple[subprocess.Popen, str]:
     return proc, match.group(1)
 
 
-def test_browser_rates_a_study_end_to_end(tmp_path: Path) -> None:
-    _require_browser()
+def test_browser_rates_a_study_end_to_end(tmp_path: Path, chromium, srfm_argv: list[str]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     began = time.monotonic()
@@ -119,12 +98,12 @@ def test_browser_rates_a_study_end_to_end(tmp_path: Path) -> None:
     items = study.items_by_token()
     docs_dir = os.environ.get("SRFM_MOS_DOCS_DIR")
 
-    proc, base = start_server(tmp_path / "study")
+    proc, base = start_server(tmp_path / "study", srfm_argv)
     urls: list[str] = []
     given: dict[str, int] = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = chromium(p)
             context = browser.new_context(viewport={"width": 720, "height": 380})
             context.on("request", lambda request: urls.append(request.url))
             page = context.new_page()

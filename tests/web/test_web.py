@@ -1,7 +1,7 @@
 """`srfm web`: the page upscales a dropped PNG in Chromium (onnxruntime-web), as `srfm upscale` does.
 
 The server runs as a process (`srfm web --port 0`), Debian's Chromium is driven by Playwright
-(as in test_mos_browser.py), every request that does not go to the server is aborted, and the
+(the `chromium` fixture of tests/conftest.py), every request that does not go to the server is aborted, and the
 page's PNG is compared with `srfm upscale` of the same file through the same ONNX model.
 """
 
@@ -26,7 +26,6 @@ from keras_srfm.inference.tiling import tile_spans
 from keras_srfm.models.generator import build_generator
 from keras_srfm.web.server import WebModel, render_page
 from keras_srfm.web.vendor import missing_files
-from tests.mos.test_mos_browser import CHROMIUM, CHROMIUM_ARGS, SRFM, _require_browser
 
 pytest.importorskip(
     "onnxruntime", reason="onnxruntime not installed (pip install keras-srfm[onnx])"
@@ -79,8 +78,7 @@ def test_missing_onnx_file_is_one_line(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_page_upscales_a_dropped_png_like_srfm_upscale(tiny_onnx: Path, tmp_path: Path) -> None:
-    _require_browser()
+def test_page_upscales_a_dropped_png_like_srfm_upscale(tiny_onnx: Path, tmp_path: Path, chromium, srfm_argv: list[str]) -> None:
     if missing_files():
         pytest.skip("onnxruntime-web is not vendored (python -m keras_srfm.web.vendor)")
     from playwright.sync_api import sync_playwright
@@ -104,7 +102,7 @@ def test_page_upscales_a_dropped_png_like_srfm_upscale(tiny_onnx: Path, tmp_path
     expected = np.asarray(Image.open(tmp_path / "cli" / "photo_x4.png").convert("RGB"))
 
     proc = subprocess.Popen(
-        [*SRFM, "web", "--model", str(tiny_onnx), "--port", "0", "--tile-size", "32"],
+        [*srfm_argv, "web", "--model", str(tiny_onnx), "--port", "0", "--tile-size", "32"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -116,7 +114,7 @@ def test_page_upscales_a_dropped_png_like_srfm_upscale(tiny_onnx: Path, tmp_path
         url = match.group(1)
         outside: list[str] = []
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = chromium(p)
             context = browser.new_context()
 
             def only_server(route) -> None:
