@@ -19,6 +19,10 @@ ncnn = pytest.importorskip("ncnn", reason="the ncnn Python package is not instal
 TOLERANCE = {"float32": 1e-5, "float16": 3e-3}
 
 
+# One xdist worker runs the whole file (README: `--dist loadgroup`): its module fixture (the ncnn conversions) is built once.
+pytestmark = pytest.mark.xdist_group("export_ncnn")
+
+
 @pytest.fixture(scope="module")
 def models(generator, tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("ncnn")

@@ -30,6 +30,10 @@ FLOAT16_TOLERANCE = 6e-3
 SET5_TOLERANCE = {"psnr": 1e-4, "ssim": 4e-6, "vif": 6e-6}
 
 
+# One xdist worker runs the whole file (README: `--dist loadgroup`): its module fixture (three ONNX conversions) is built once.
+pytestmark = pytest.mark.xdist_group("export_onnx")
+
+
 @pytest.fixture(scope="module")
 def models(generator, tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("onnx")

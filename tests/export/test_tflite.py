@@ -17,7 +17,8 @@ Interpreter = pytest.importorskip(
 ).Interpreter
 
 # Slow: converting the module's four models takes seconds. Numeric: LiteRT kernels against Keras'.
-pytestmark = [pytest.mark.slow, pytest.mark.numeric]
+# One xdist worker runs the whole file (README: `--dist loadgroup`): its module fixture (the TFLite conversions) is built once.
+pytestmark = [pytest.mark.slow, pytest.mark.numeric, pytest.mark.xdist_group("export_tflite")]
 
 
 @pytest.fixture(scope="module")
