@@ -21,9 +21,21 @@ def srfm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, env=env, timeout=600)
 
 
-@pytest.fixture
-def image_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "hr"
+def srfm_here(*args: str, capsys: pytest.CaptureFixture) -> subprocess.CompletedProcess:
+    """`srfm ARGS` as `srfm` (the CLI's main()) in this process: what a process would print and
+    return, without starting TensorFlow again (~6-8 s a process on 2 cores)."""
+    from keras_srfm.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out.out, out.err)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three striped images, made once per module: the tests only read them."""
+    folder = tmp_path_factory.mktemp("images") / "hr"
     folder.mkdir()
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:112, 0:128]  # larger than the 96x96 HR patch
@@ -34,7 +46,9 @@ def image_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def test_train_cli_tiny_run_and_resume(tmp_path, image_folder):
+def test_train_cli_tiny_run_and_resume(tmp_path, image_folder, capsys):
+    """The first run is `python -m keras_srfm.cli` in a process of its own; the resumes, the
+    export and the refused change run the CLI's main() in this process (`srfm_here`)."""
     common = ["train", "--variant", "pcsa", "--data", str(image_folder), "--run-dir", str(tmp_path / "run"),
               "--blocks", "2", "--filters", "8", "--batch-size", "2", "--patches-per-image", "2",
               "--checkpoint-every", "2", "--vgg-weights", "none", "--verbose", "0", "--warmup-steps", "3"]
@@ -46,11 +60,12 @@ def test_train_cli_tiny_run_and_resume(tmp_path, image_folder):
     assert saved["steps"] == 2 and saved["warmup_steps"] == 3
     assert (run_dir / "generator.keras").exists() and (run_dir / "checkpoints" / "ckpt-2.index").exists()
     assert list((run_dir / "logs" / "train").glob("events.out.tfevents.*"))
-    second = srfm(*common, "--steps", "4", cwd=tmp_path)  # longer: resumes
+    second = srfm_here(*common, "--steps", "4", capsys=capsys)  # longer: resumes
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming at step 2" in second.stdout
     assert (run_dir / "checkpoints" / "ckpt-4.index").exists()
-    snap = srfm("train", "--run-dir", str(run_dir), "--export-only", str(tmp_path / "snap.keras"), cwd=tmp_path)
+    snap = srfm_here("train", "--run-dir", str(run_dir), "--export-only", str(tmp_path / "snap.keras"),
+                     capsys=capsys)
     assert snap.returncode == 0 and "step-4 generator" in snap.stdout, snap.stderr[-2000:]
     import keras
 
@@ -60,12 +75,12 @@ def test_train_cli_tiny_run_and_resume(tmp_path, image_folder):
     b = keras.saving.load_model(run_dir / "generator.keras").get_weights()
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
-    rescheduled = srfm(*common, "--steps", "6", "--g-lr", "5e-5", "--decay-start", "4", cwd=tmp_path)
+    rescheduled = srfm_here(*common, "--steps", "6", "--g-lr", "5e-5", "--decay-start", "4", capsys=capsys)
     assert rescheduled.returncode == 0, rescheduled.stderr[-3000:]
     assert "changed on resume at step 4: train.steps: 4 -> 6; train.g_learning_rate: 0.0001 -> 5e-05" in rescheduled.stdout
     log = [json.loads(line) for line in (run_dir / "resume_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 4 and "train.decay_start: 0 -> 4" in log[-1]["changes"]
-    changed = srfm(*[a if a != "pcsa" else "pca" for a in common], "--steps", "8", cwd=tmp_path)
+    changed = srfm_here(*[a if a != "pcsa" else "pca" for a in common], "--steps", "8", capsys=capsys)
     assert changed.returncode == 2
     assert changed.stderr.strip().count("\n") == 0 and "use a new --run-dir" in changed.stderr
 
@@ -117,11 +132,22 @@ def ckpt_steps(run_dir: Path) -> list[int]:
     return sorted(int(p.name[5:-6]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
 
 
-@pytest.fixture
-def trained(tmp_path, image_folder) -> Path:
-    """A run trained to step 4 (checkpoints 2, 3, 4 kept)."""
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory, image_folder) -> Path:
+    """A run trained to step 4 (checkpoints 2, 3, 4 kept), once per module (`trained` copies it)."""
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
     assert train_in_process(run_dir, image_folder) == 0
+    assert ckpt_steps(run_dir) == [2, 3, 4] and history_steps(run_dir) == [1, 2, 3, 4]
+    return run_dir
+
+
+@pytest.fixture
+def trained(tmp_path, trained_once) -> Path:
+    """A copy of `trained_once` of the test's own: the tests damage it and train on."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_once, run_dir)
     assert ckpt_steps(run_dir) == [2, 3, 4] and history_steps(run_dir) == [1, 2, 3, 4]
     return run_dir
 
@@ -251,8 +277,10 @@ def test_disk_full_is_one_line_and_the_rerun_resumes(tmp_path, image_folder, cap
 
 
 @pytest.mark.slow
-def test_real_disk_full_on_a_small_tmpfs(tmp_path, image_folder):
-    """A real ENOSPC from TensorFlow's checkpoint writer (needs root for `mount -t tmpfs`)."""
+def test_real_disk_full_on_a_small_tmpfs(tmp_path, image_folder, capsys):
+    """A real ENOSPC from TensorFlow's checkpoint writer (needs root for `mount -t tmpfs`).
+
+    The run that fills the disk is a process of its own; the rerun is the CLI's main() here."""
     mount = tmp_path / "small"
     mount.mkdir()
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True)
@@ -269,7 +297,7 @@ def test_real_disk_full_on_a_small_tmpfs(tmp_path, image_folder):
         assert "Traceback" not in full.stderr
         saved = ckpt_steps(mount / "r")
         subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
-        again = srfm(*common, "--steps", str(saved[-1] + 2), cwd=tmp_path)
+        again = srfm_here(*common, "--steps", str(saved[-1] + 2), capsys=capsys)
         assert again.returncode == 0, again.stderr[-2000:]
         assert f"resuming at step {saved[-1]}" in again.stdout
         assert not list((mount / "r" / "checkpoints").glob("*_temp"))
@@ -294,7 +322,8 @@ sys.exit(main(sys.argv[1:]))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_at", [1, 3])  # the first checkpoint, a later one
-def test_kill_between_csv_row_and_checkpoint_loses_no_row(tmp_path, image_folder, kill_at):
+def test_kill_between_csv_row_and_checkpoint_loses_no_row(tmp_path, image_folder, capsys, kill_at):
+    """The killed run is a process of its own; the resume is the CLI's main() in this one."""
     args = ["train", "--variant", "p", "--data", str(image_folder), "--run-dir", str(tmp_path / "r"),
             "--blocks", "1", "--filters", "4", "--batch-size", "2", "--patches-per-image", "2",
             "--lr-patch", "4", "--checkpoint-every", "1", "--verbose", "0", "--steps", "4"]
@@ -304,7 +333,7 @@ def test_kill_between_csv_row_and_checkpoint_loses_no_row(tmp_path, image_folder
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert history_steps(tmp_path / "r") == list(range(1, kill_at + 1))
     assert ckpt_steps(tmp_path / "r") == list(range(1, kill_at))
-    resumed = srfm(*args, cwd=tmp_path)
+    resumed = srfm_here(*args, capsys=capsys)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     if kill_at == 1:  # no checkpoint yet: the first epoch's row goes, the run starts afresh
         assert "srfm train: starting in" in resumed.stdout

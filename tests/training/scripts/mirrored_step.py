@@ -46,6 +46,7 @@ def main() -> None:
     with strategy.scope():
         mirrored = build(variant)
     mirrored.set_weights(single.get_weights())
+    initial = [w.numpy().copy() for w in single.generator.weights]  # what a fresh build(variant) holds
     logs = {}
     for name, model in (("single", single), ("mirrored", mirrored)):
         history = model.fit(ds, epochs=1, verbose=0).history
@@ -60,7 +61,7 @@ def main() -> None:
         "discriminator": max_diff(single.discriminator.weights, mirrored.discriminator.weights)
         if single.discriminator is not None else 0.0,
         "scales": max_diff([single.content_scales], [mirrored.content_scales]),
-        "moved": max_diff(single.generator.weights, build(variant).generator.weights),
+        "moved": max_diff(single.generator.weights, initial),
         "logs": logs,
     }))
 

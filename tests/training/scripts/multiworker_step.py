@@ -2,7 +2,7 @@
 
 Usage:
   python multiworker_step.py worker INDEX PORT0 PORT1 OUT_DIR   (TF_CONFIG set from the ports)
-  python multiworker_step.py single OUT_DIR
+  python multiworker_step.py single OUT_DIR   (or `single(OUT_DIR)` of the imported module)
 Each writes OUT_DIR/<name>.npz with the final generator + discriminator weights.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 GLOBAL_BATCH, STEPS = 8, 2
 
-if sys.argv[1] == "worker":
+if __name__ == "__main__" and sys.argv[1] == "worker":
     index, ports = int(sys.argv[2]), sys.argv[3:5]
     os.environ["TF_CONFIG"] = json.dumps({
         "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
@@ -78,15 +78,19 @@ def main() -> None:
         model = run_multiworker(run_config(), out / "run", dataset_fn=dataset_fn)
         save(model, out / f"worker{sys.argv[2]}.npz")
     else:
-        out = Path(sys.argv[2])
-        lr, hr = data()
-        ds = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(GLOBAL_BATCH)
-        import dataclasses
+        single(Path(sys.argv[2]))
 
-        cfg = run_config()
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, strategy="default"))
-        model = run_training(cfg, out / "single_run", dataset=ds, verbose=0)
-        save(model, out / "single.npz")
+
+def single(out: Path) -> None:
+    """The reference: one process, one device, the whole global batch."""
+    import dataclasses
+
+    lr, hr = data()
+    ds = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(GLOBAL_BATCH)
+    cfg = run_config()
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, strategy="default"))
+    model = run_training(cfg, out / "single_run", dataset=ds, verbose=0)
+    save(model, out / "single.npz")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A tiny real training run (used by the resume and distribution tests as a subprocess).
+"""A tiny real training run (the resume test runs it as a process, kills it, and resumes it
+in its own process through `run`).
 
 Usage: python tiny_run.py RUN_DIR STEPS [VARIANT]
 Prints one JSON line at the end: the final step and the Eq. 7 calibration scales.
@@ -23,9 +24,8 @@ from keras_srfm.training.run_setup import RunConfig
 from keras_srfm.training.runner import run_training
 
 
-def main() -> None:
-    run_dir, steps = sys.argv[1], int(sys.argv[2])
-    variant = sys.argv[3] if len(sys.argv) > 3 else "pcsa"
+def run(run_dir: str, steps: int, variant: str = "pcsa") -> dict:
+    """Trains (or resumes) the run in `run_dir` to `steps`; returns the final step and scales."""
     rng = np.random.default_rng(0)
     hr = rng.random((64, 32, 32, 3)).astype("float32")
     lr = tf.image.resize(hr, (8, 8), method="area").numpy()
@@ -38,8 +38,11 @@ def main() -> None:
         loss=loss_config_for(variant),
     )
     model = run_training(run, run_dir, dataset=dataset, verbose=0)
-    print(json.dumps({"step": int(model.g_optimizer.iterations.numpy()),
-                      "scales": model.content_scales.numpy().tolist()}))
+    return {"step": int(model.g_optimizer.iterations.numpy()), "scales": model.content_scales.numpy().tolist()}
+
+
+def main() -> None:
+    print(json.dumps(run(sys.argv[1], int(sys.argv[2]), *sys.argv[3:4])))
 
 
 if __name__ == "__main__":
