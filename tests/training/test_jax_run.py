@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,8 +15,13 @@ from PIL import Image
 
 pytest.importorskip("jax")
 
+SCRIPTS = Path(__file__).parent / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+import sgd_step  # noqa: E402  (jax_env: the subprocesses' JAX settings)
+
 # Runs `srfm` with TensorFlow hidden: the JAX path must not need it.
-WITHOUT_TF = Path(__file__).parent / "scripts" / "srfm_without_tf.py"
+WITHOUT_TF = SCRIPTS / "srfm_without_tf.py"
 
 
 @pytest.fixture
@@ -98,7 +102,7 @@ def test_a_diverged_jax_run_stops_before_its_nan_reaches_a_checkpoint(tmp_path, 
     args = [sys.executable, str(WITHOUT_TF), "train", "--backend", "jax", "--variant", "p",
             "--data", str(image_folder), "--run-dir", str(run_dir), "--blocks", "1", "--filters", "4",
             "--batch-size", "2", "--lr-patch", "8", "--checkpoint-every", "2"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "KERAS_BACKEND": "jax"}
+    env = sgd_step.jax_env(cache=tmp_path / "jax_cache")  # run and rerun compile once
     assert subprocess.run([*args, "--steps", "2"], capture_output=True, env=env, timeout=600).returncode == 0
     out = subprocess.run([*args, "--steps", "6", "--g-lr", "1e30"], capture_output=True, text=True, env=env,
                          timeout=600)
@@ -114,7 +118,7 @@ def test_killed_jax_run_resumes_and_writes_a_tensorflow_loadable_generator(tmp_p
     args = [sys.executable, str(WITHOUT_TF), "train", "--backend", "jax", "--variant", "pcsa",
             "--data", str(image_folder), "--run-dir", str(run_dir), "--blocks", "2", "--filters", "8",
             "--batch-size", "2", "--lr-patch", "8", "--checkpoint-every", "2", "--vgg-weights", "none"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "KERAS_BACKEND": "jax"}
+    env = sgd_step.jax_env(cache=tmp_path / "jax_cache")  # run and rerun compile once
     proc = subprocess.Popen([*args, "--steps", "400"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     ckpts = run_dir / "checkpoints"
     deadline = time.time() + 400

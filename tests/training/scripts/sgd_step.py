@@ -21,6 +21,14 @@ from typing import Any
 
 import numpy as np
 
+# XLA's CPU backend at LLVM -O0 for the tests' JAX subprocesses. Measured on a 2-core AMD EPYC
+# (AVX2), JAX 0.10.2: at the default level one `jax.random.uniform` of shape (3, 3, 8, 9), as a
+# Keras initializer draws, took 14-32 s to compile (LLVM on threefry), 0.3 s at -O0, and this
+# file's four cases went from 123 s to 48 s. The update's arithmetic is the same (convolutions
+# are library calls either way): tests/training/test_jax_parity.py and test_jax_data_parallel.py
+# give the differences measured at both levels.
+FAST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+
 # Tiny networks; `authors` is pcsa with the authors' public-code content mode.
 CASES = {"p": ("p", {}), "pcsa": ("pcsa", {}), "pcsva": ("pcsva", {}), "authors": ("pcsa", {"content_mode": "authors"})}
 HR_PATCH, SCALE, BATCH = 32, 4, 8
@@ -32,6 +40,25 @@ class HideTensorFlow(importlib.abc.MetaPathFinder):
     def find_spec(self, name: str, path: Any, target: Any = None) -> None:
         if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
             raise ImportError(f"{name} is hidden: this process must run without TensorFlow")
+
+
+def jax_env(devices: int = 1, keras_backend: str | None = "jax", cache: Path | None = None) -> dict[str, str]:
+    """The environment of a test's JAX subprocess: CPU, `FAST_XLA_FLAGS`, `devices` host devices.
+
+    `keras_backend=None` unsets KERAS_BACKEND; `cache` turns on JAX's persistent compilation cache
+    there (every compilation cached), so processes of one test compile a program once.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    flags = [env.get("XLA_FLAGS", ""), FAST_XLA_FLAGS]
+    if devices > 1:
+        flags.append(f"--xla_force_host_platform_device_count={devices}")
+    env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(f for f in flags if f))
+    if keras_backend:
+        env["KERAS_BACKEND"] = keras_backend
+    if cache is not None:  # EPATH_USE_TF: the cache's etils would ask HideTensorFlow for a spec
+        env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1", EPATH_USE_TF="false")
+    return env
 
 
 def make_batch(path: Path) -> None:
