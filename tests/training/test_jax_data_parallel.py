@@ -37,6 +37,11 @@ NOISE_FLOOR = 1.96e-5  # TensorFlow eager vs XLA, pcsva's generator (tests/train
 TOLERANCE = 2 * NOISE_FLOOR
 
 
+# One xdist worker runs the whole file (README: `--dist loadgroup`): its module fixture
+# (one JAX process for every case on 1 and 2 devices) runs once, not once per worker.
+pytestmark = pytest.mark.xdist_group("jax_data_parallel")
+
+
 @pytest.fixture(scope="module")
 def steps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The weights (drawn and saved by a TensorFlow-free subprocess too), then both runs."""

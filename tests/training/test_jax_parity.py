@@ -60,6 +60,11 @@ def tf_step(case: str, work: Path, xla: bool = False) -> tuple[int, list[np.ndar
     return len(g.trainable_variables), deltas, model.content_scales.numpy()
 
 
+# One xdist worker runs the whole file (README: `--dist loadgroup`): its module fixture
+# (the JAX and TensorFlow steps of every case) runs once, not once per worker.
+pytestmark = pytest.mark.xdist_group("jax_parity")
+
+
 @pytest.fixture(scope="module")
 def steps(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """TF steps of every case, then the JAX steps of all of them in one subprocess."""
