@@ -31,24 +31,18 @@ def _xla_cache_flags() -> str:
     Why: the `--jit` rows of the train matrix compile their step with XLA, and a rerun of the
     suite reuses those executables (measured on a 2-core AMD EPYC, AVX2: one row 60 s -> 39 s).
     A first run gains nothing: the cache key holds the traced function's per-process name, so a
-    run and its resume in one process are two entries (docs/development.md). The folder name
-    holds the CPU's model and flags and TensorFlow's version, as an executable compiled for one CPU may not run on another.
+    run and its resume in one process are two entries (docs/development.md). The folder is keyed
+    like `srfm bench --train`'s cache (CPU model and flags, framework versions): an executable
+    compiled for one CPU may not run on another.
     """
     import hashlib
-    import platform
-    from importlib import metadata
+    import json
 
-    try:
-        cpu = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
-        cpu = "\n".join(line for line in cpu.splitlines() if line.startswith(("model name", "flags")))
-    except OSError:
-        cpu = platform.processor()
-    try:
-        tf_version = metadata.version("tensorflow")
-    except metadata.PackageNotFoundError:
-        tf_version = "none"
-    key = hashlib.sha256(f"{cpu}|{tf_version}".encode()).hexdigest()[:16]
-    folder = REPO_ROOT / ".pytest_cache" / "xla" / key
+    from keras_srfm.training.precision import detect, versions  # imports no framework
+
+    hardware = detect()
+    key = json.dumps([hardware.cpu_model, hardware.cpu_flags, versions()], sort_keys=True)
+    folder = REPO_ROOT / ".pytest_cache" / "xla" / hashlib.sha256(key.encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     return f"--tf_xla_persistent_cache_directory={folder}"
 
@@ -130,6 +124,23 @@ def chromium():
     if not os.access(path, os.X_OK):
         pytest.skip(f"chromium not found at {path} (apt-get install chromium)")
     return lambda playwright: playwright.chromium.launch(executable_path=path, args=list(CHROMIUM_ARGS))
+
+
+@pytest.fixture(scope="session")
+def training_script():
+    """`load(name)` -> the module `tests/training/scripts/<name>.py`, for a test that runs one
+    of those scripts in its own process rather than starting another."""
+    import importlib.util
+    import sys
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tests" / "training" / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up by name
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ workers run: a TensorFlow start fewer than a third process.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -31,7 +30,7 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_two_workers_match_single_process(tmp_path):
+def test_two_workers_match_single_process(tmp_path, training_script):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("TF_CONFIG", None)
     ports = [str(p) for p in free_ports(2)]
@@ -41,10 +40,7 @@ def test_two_workers_match_single_process(tmp_path):
         for i in range(2)
     ]
     try:
-        spec = importlib.util.spec_from_file_location("multiworker_step", SCRIPT)
-        step = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(step)
-        step.single(tmp_path)
+        training_script("multiworker_step").single(tmp_path)
         outputs = [w.communicate(timeout=240)[0] for w in workers]
     finally:
         for w in workers:  # never leave a worker behind

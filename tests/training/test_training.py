@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -144,7 +143,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 @pytest.mark.slow  # a training process
-def test_killed_training_process_resumes(tmp_path, capsys):
+def test_killed_training_process_resumes(tmp_path, capsys, training_script):
     """SIGKILL a real run mid-training; the rerun resumes from its last checkpoint.
 
     The killed run is a process of its own; the rerun is `tiny_run.run` in this one (the same
@@ -171,11 +170,8 @@ def test_killed_training_process_resumes(tmp_path, capsys):
     first_scales = tf.train.load_variable(str(ckpt_dir / f"ckpt-{steps[0]}"), "content_scales/.ATTRIBUTES/VARIABLE_VALUE")
     last = steps[-1]
     assert last < 400
-    spec = importlib.util.spec_from_file_location("tiny_run", SCRIPTS / "tiny_run.py")
-    tiny_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tiny_run)
     capsys.readouterr()
-    result = tiny_run.run(str(run_dir), last + 4)
+    result = training_script("tiny_run").run(str(run_dir), last + 4)
     assert f"resuming at step {last}" in capsys.readouterr().out
     assert result["step"] == last + 4
     np.testing.assert_array_equal(result["scales"], first_scales)  # not re-calibrated
