@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,29 @@ def _xla_cache_flags() -> str:
 # Set before TensorFlow starts (here or in a `srfm` process a test spawns); a user's own
 # TF_XLA_FLAGS win.
 os.environ.setdefault("TF_XLA_FLAGS", _xla_cache_flags())
+
+
+def _share_cores_among_workers(environ: Mapping[str, str], cores: int) -> dict[str, str]:
+    """Thread-pool sizes for one pytest-xdist worker: the cores divided among the workers.
+
+    Why: TensorFlow (its intra-op pool, XLA's code generation), OpenMP and OpenBLAS each size
+    their pools to every core of the machine, so two workers on two cores ran four busy pools
+    that spin while they wait. Measured on a 2-core AMD EPYC (AVX2), `-n 2`, 4 train-matrix rows
+    and tests/evaluation/test_evaluate.py: 243 s -> 164 s wall; one `--jit` row 155 s -> 78 s,
+    its time alone on a quiet machine being ~70 s (docs/development.md). Returns the variables
+    to set (none outside xdist, or where the user set them); inter-op stays TensorFlow's: a
+    MirroredStrategy's all-reduce waits on ops of the other replica.
+    """
+    workers = int(environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers <= 1:
+        return {}
+    threads = str(max(1, cores // workers))
+    names = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return {name: threads for name in names if name not in environ}
+
+
+# Set here, before any framework starts, so that the `srfm` processes a test spawns inherit it.
+os.environ.update(_share_cores_among_workers(os.environ, len(os.sched_getaffinity(0))))
 
 
 def _write_stripes(folder: Path, count: int = 2, height: int = 64, width: int = 72) -> Path:
@@ -100,6 +124,12 @@ def write_stripes():
 def synthetic_image():
     """`synthetic_image(h=37, w=50)`: a float32 test image on [0, 1] (`_synthetic_image`)."""
     return _synthetic_image
+
+
+@pytest.fixture(scope="session")
+def share_cores_among_workers():
+    """`share_cores_among_workers(environ, cores)`: one worker's thread-pool sizes (`_share_cores_among_workers`)."""
+    return _share_cores_among_workers
 
 
 @pytest.fixture(scope="session")
