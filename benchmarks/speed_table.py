@@ -14,6 +14,10 @@ the other (their processes stay alive together, so a group's memory is the sum o
 - `g`: the generator-only update (`p`) in float32 and bfloat16;
 - `pcsva`, `pcsa`: the full GAN update against PyTorch's SRGAN step.
 
+keras-srfm's TensorFlow rows run the kernels `srfm train` runs (oneDNN's on x86-64 unless
+TF_ENABLE_ONEDNN_OPTS is set); each group has one more such row with Eigen's kernels
+(TF_ENABLE_ONEDNN_OPTS=0), TensorFlow's own default on CPUs without AVX-512 VNNI / BF16 or AMX.
+
 Usage:
     python benchmarks/speed_table.py [--groups g pcsva pcsa] [--warmup 2] [--steps 5]
 
@@ -50,13 +54,20 @@ class Row:
     env: tuple[tuple[str, str], ...] = ()
 
 
-def srfm_row(group: str, workload: str, variant: str, backend: str, mode: str, xla: bool) -> Row:
+def srfm_row(group: str, workload: str, variant: str, backend: str, mode: str, xla: bool,
+             eigen: bool = False) -> Row:
+    """keras-srfm's update as `srfm train` runs it (TensorFlow: oneDNN's kernels on x86-64, see
+    `keras_srfm.training.onednn`), or with `eigen`, TensorFlow's Eigen kernels (oneDNN off)."""
     spec = {**dataclasses.asdict(step_bench.Spec(variant=variant)), "warmup": 0}
     setting = dataclasses.asdict(step_bench.Setting(backend, mode, xla))
     column = f"keras-srfm {'TensorFlow' if backend == 'tensorflow' else 'JAX'}" + (" XLA" if xla else "")
+    env: tuple[tuple[str, str], ...] = (("KERAS_BACKEND", backend),)
+    if eigen:
+        column += ", Eigen kernels (TF_ENABLE_ONEDNN_OPTS=0)"
+        env += (("TF_ENABLE_ONEDNN_OPTS", "0"),)
     argv = (sys.executable, "-m", "keras_srfm.training.step_bench", "--child",
             json.dumps({"spec": spec, "setting": setting}))
-    return Row(group, workload, column, argv, (("KERAS_BACKEND", backend),))
+    return Row(group, workload, column, argv, env)
 
 
 def torch_row(group: str, workload: str, kind: str, dtype: str) -> Row:
@@ -77,16 +88,19 @@ def rows() -> list[Row]:
         torch_row("g", g32, "g", "float32"),
         plain_keras_row("g", g32),
         srfm_row("g", g32, "p", "tensorflow", "off", False),
+        srfm_row("g", g32, "p", "tensorflow", "off", False, eigen=True),
         srfm_row("g", g32, "p", "tensorflow", "off", True),
         srfm_row("g", g32, "p", "jax", "off", True),
         torch_row("g", g16, "g", "bfloat16"),
         srfm_row("g", g16, "p", "tensorflow", "bfloat16", False),
         torch_row("pcsva", full, "gan", "float32"),
         srfm_row("pcsva", full, "pcsva", "tensorflow", "off", False),
+        srfm_row("pcsva", full, "pcsva", "tensorflow", "off", False, eigen=True),
         srfm_row("pcsva", full, "pcsva", "tensorflow", "off", True),
         srfm_row("pcsva", full, "pcsva", "jax", "off", True),
         torch_row("pcsa", pcsa, "gan", "float32"),
         srfm_row("pcsa", pcsa, "pcsa", "tensorflow", "off", False),
+        srfm_row("pcsa", pcsa, "pcsa", "tensorflow", "off", False, eigen=True),
         srfm_row("pcsa", pcsa, "pcsa", "tensorflow", "off", True),
         srfm_row("pcsa", pcsa, "pcsa", "jax", "off", True),
     ]
@@ -136,6 +150,11 @@ def markdown(document: dict) -> str:
         "1-min load average per group (start -> end): "
         + "; ".join(f"{g} {a} -> {b}" for g, (a, b) in document["load"].items())
         + ". Compare rows of one group.",
+        "",
+        "keras-srfm TensorFlow rows run the kernels `srfm train` runs: oneDNN's custom operations on "
+        "x86-64 unless TF_ENABLE_ONEDNN_OPTS is set (keras_srfm.training.onednn; set for this run: "
+        f"{document.get('onednn_env') or 'no'}); the Eigen rows set TF_ENABLE_ONEDNN_OPTS=0, TensorFlow's "
+        "own default on CPUs without AVX-512 VNNI / BF16 or AMX.",
         "",
         "| group | workload | configuration | median s | min - max s | x PyTorch | peak RSS MiB |",
         "|---|---|---|---|---|---|---|",
@@ -187,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     hardware = precision.detect()
     document = {"hardware": dataclasses.asdict(hardware), "cores": len(os.sched_getaffinity(0)),
                 "versions": {**precision.versions(), "torch": _torch_version()}, "groups": args.groups, "only": args.only,
-                "warmup": args.warmup, "steps": args.steps, "load": load, "results": results}
+                "warmup": args.warmup, "steps": args.steps, "load": load,
+                "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "results": results}
     from keras_srfm.imaging.atomic import atomic_write, write_json
 
     text = markdown(document)

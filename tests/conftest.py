@@ -75,6 +75,12 @@ def _share_cores_among_workers(environ: Mapping[str, str], cores: int) -> dict[s
 # Set here, before any framework starts, so that the `srfm` processes a test spawns inherit it.
 os.environ.update(_share_cores_among_workers(os.environ, len(os.sched_getaffinity(0))))
 
+# One kernel set per test session, whatever the test order: `srfm train` run in-process turns
+# oneDNN on when the variable is unset and TensorFlow not yet imported (training.onednn), which
+# would switch the kernels of the rest of that worker and of its children mid-session. Unset,
+# it pins oneDNN on, as `.ci/run`'s main pass does (its numeric pass sets 0).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 
 def _write_stripes(folder: Path, count: int = 2, height: int = 64, width: int = 72) -> Path:
     """`count` smooth striped RGB PNGs (a training folder for tiny runs); returns `folder`."""

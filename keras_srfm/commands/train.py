@@ -355,6 +355,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"srfm train: wrote the step-{step} generator of {args.run_dir} to {path}")
         return 0
     verbose = _keras_verbosity(args.verbose)
+    if backends != {"jax"}:
+        from keras_srfm.training import onednn
+
+        # Before anything imports TensorFlow: the switch is read at import (training.onednn).
+        print(f"srfm train: {onednn.enable_for_training()}", flush=True)
     if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
     from keras_srfm.training.run_setup import newest_checkpoint_step, run_folder_lock

@@ -7,6 +7,7 @@
 - `runner` (the `fit` path), `distributed` (multi-worker loop), `jax_run` (`--backend jax`).
 - `callbacks`, `checkpoints`, `schedules`: what those runs share.
 - `precision`: which `--mixed-precision` is native here (a rule) or measured fastest (cached).
+- `onednn`: TensorFlow's oneDNN kernels turned on for training on x86-64 (measured faster).
 - `step_bench`: `srfm bench --train`, the update timed per backend x precision x XLA.
 
 The package imports nothing itself, so that

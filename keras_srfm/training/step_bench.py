@@ -199,6 +199,10 @@ def serve(update: Callable[[], None], warmup: int, out: TextIO = sys.stdout, inp
 def child_main(payload: str) -> int:
     request = json.loads(payload)
     spec, setting = Spec(**request["spec"]), Setting(**request["setting"])
+    if setting.backend == "tensorflow":
+        from keras_srfm.training import onednn
+
+        onednn.enable_for_training()  # time the kernels `srfm train` runs
     update = (jax_update if setting.backend == "jax" else tf_update)(spec, setting)
     serve(update, spec.warmup)
     return 0
