@@ -15,6 +15,9 @@ pieces of `SRFM.train_step` for batch 16, 24 -> 96, each as its own `tf.function
 - `Adam G`, `Adam D`: one optimizer update of each network's weights;
 - `update pcsa`, `update pcsva`: the whole `SRFM.train_step` through Keras' train function.
 
+TensorFlow's kernels are those `srfm train` runs (oneDNN's on x86-64 unless TF_ENABLE_ONEDNN_OPTS
+is set: keras_srfm.training.onednn); the report names them.
+
 Usage:
     python benchmarks/profile_gan_step.py [--rounds 3] [--xla]
 Writes benchmarks/results/profile_gan_step{_xla}.json and .md.
@@ -135,6 +138,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--xla", action="store_true")
     args = parser.parse_args()
+    from keras_srfm.training import onednn
+
+    kernels = onednn.enable_for_training()  # before TensorFlow loads: the kernels `srfm train` runs
     import tensorflow as tf
 
     from keras_srfm.imaging.atomic import atomic_write, write_json
@@ -161,7 +167,7 @@ def main() -> int:
     lines = [f"# Where a GAN update's time goes (TensorFlow, float32, XLA {'on' if args.xla else 'off'})", "",
              f"CPU: {hardware.cpu_model}, {len(os.sched_getaffinity(0))} cores; flags: {' '.join(hardware.cpu_flags)}",
              f"1-min load average {load[0]:.2f} -> {load[1]:.2f}; median of {args.rounds} interleaved rounds; "
-             "batch 16, 24 -> 96, paper-size networks.", "",
+             "batch 16, 24 -> 96, paper-size networks.", f"{kernels}.", "",
              "| part | median s | share of `pcsva` update |", "|---|---|---|"]
     whole = medians["update pcsva"]
     for name, value in medians.items():
@@ -172,7 +178,7 @@ def main() -> int:
     results = ROOT / "benchmarks" / "results"
     write_json(results / f"profile_gan_step{suffix}.json",
                {"hardware": {"cpu_model": hardware.cpu_model, "cpu_flags": hardware.cpu_flags},
-                "load_average": load, "rounds": args.rounds, "xla": args.xla, "times": times, "medians": medians})
+                "load_average": load, "kernels": kernels, "rounds": args.rounds, "xla": args.xla, "times": times, "medians": medians})
     atomic_write(results / f"profile_gan_step{suffix}.md", text)
     return 0
 
