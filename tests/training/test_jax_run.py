@@ -112,6 +112,7 @@ def test_a_diverged_jax_run_stops_before_its_nan_reaches_a_checkpoint(tmp_path, 
     assert len((run_dir / "history.csv").read_text().splitlines()) == 2  # header + step 2
 
 
+@pytest.mark.slow  # two JAX training processes (33 s on a 2-core AMD EPYC)
 def test_killed_jax_run_resumes_and_writes_a_tensorflow_loadable_generator(tmp_path, image_folder):
     """kill -9 mid-run (TensorFlow hidden), rerun with more steps: it resumes; TF loads the result."""
     run_dir = tmp_path / "run"
