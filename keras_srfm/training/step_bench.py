@@ -309,6 +309,10 @@ def run_train_bench(spec: Spec, settings: Sequence[Setting] | None = None,
         rows.append(row)
     measured = [r for r in rows if r["median_s"]]
     fastest = min(measured, key=lambda r: r["median_s"]) if measured else None
+    from keras_srfm.training import onednn
+
+    # What the rule does in a fresh child (this environment, TensorFlow not imported there).
+    kernels = onednn.enable_for_training(dict(os.environ), tensorflow_imported=False)
     return {
         "spec": dataclasses.asdict(spec),
         "hardware": dataclasses.asdict(hardware),
@@ -317,6 +321,7 @@ def run_train_bench(spec: Spec, settings: Sequence[Setting] | None = None,
         "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rows": rows,
+        "kernels": kernels if any(s.backend == "tensorflow" for s in settings) else None,
         "fastest": {k: fastest[k] for k in ("backend", "precision", "xla")} if fastest else None,
     }
 
@@ -335,6 +340,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"Device: {report['device']}",
         f"CPU: {hw['cpu_model']}; flags: {' '.join(hw['cpu_flags'])}",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+        *([f"TensorFlow rows: {report['kernels']}"] if report.get("kernels") else []),
         "",
         "| backend | precision | XLA | median s | min - max s | x fastest | first update s | peak RSS MiB |",
         "|---|---|---|---|---|---|---|---|",

@@ -140,6 +140,8 @@ def test_bench_train_writes_the_cache_that_auto_reads(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| tensorflow | float32 | off |" in done.stdout and "| tensorflow | bfloat16 | off |" in done.stdout
     assert "fastest here: tensorflow" in done.stdout and "CPU: " in done.stdout
+    # The TensorFlow rows name their kernels (the ones `srfm train` would run: training.onednn).
+    assert "TensorFlow rows: TensorFlow kernels: " in done.stdout
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert [len(r["step_s"]) for r in saved["rows"]] == [2, 2]
     cached = list((tmp_path / "cache" / "keras-srfm").glob("train_bench_*.json"))
