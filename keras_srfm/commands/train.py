@@ -355,11 +355,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"srfm train: wrote the step-{step} generator of {args.run_dir} to {path}")
         return 0
     verbose = _keras_verbosity(args.verbose)
+    kernels = None
     if backends != {"jax"}:
         from keras_srfm.training import onednn
 
         # Before anything imports TensorFlow: the switch is read at import (training.onednn).
-        print(f"srfm train: {onednn.enable_for_training()}", flush=True)
+        # Said once the inputs are checked, so that a bad option stays a one-line error.
+        kernels = f"srfm train: {onednn.enable_for_training()}"
     if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         raise NotADirectoryError(f"--run-dir {args.run_dir} is a file")
     from keras_srfm.training.run_setup import newest_checkpoint_step, run_folder_lock
@@ -372,14 +374,14 @@ def run(args: argparse.Namespace) -> int:
         # (an interrupted `--config` run started again) are skipped, not replayed.
         todo = [c for c in calls if c.steps > done] or calls[-1:]
         for call in todo:
-            _train(call, verbose)
+            _train(call, verbose, kernels)
     return 0
 
 
-def _train(args: argparse.Namespace, verbose: int | str) -> None:
-    """One `srfm train` run (or resume) of `args`."""
+def _train(args: argparse.Namespace, verbose: int | str, kernels: str | None = None) -> None:
+    """One `srfm train` run (or resume) of `args`; `kernels` is the TensorFlow-kernels line to say."""
     run_cfg = check_inputs(args)
-    for line in precision_notes(args):
+    for line in ([kernels] if kernels else []) + precision_notes(args):
         print(line, flush=True)
     from keras_srfm.commands.errors import CommandError
 

@@ -68,13 +68,21 @@ def test_tensorflow_runs_onednn_after_the_rule():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not ON_X86_64, reason="oneDNN's switch is left alone off x86-64")
-def test_srfm_train_sets_it_before_tensorflow_loads(tmp_path):
-    """`srfm train` applies the rule before anything imports TensorFlow (else the line would say
-    'imported before'); a run folder that is a file stops it right after, in one line."""
-    not_a_folder = tmp_path / "run"
-    not_a_folder.write_text("")
-    ran = _python("-m", "keras_srfm.cli", "train", "--variant", "p", "--run-dir", str(not_a_folder),
-                  TF_CPP_MIN_LOG_LEVEL="3")
-    assert ran.returncode != 0
+def test_srfm_train_sets_it_before_tensorflow_loads(tmp_path, write_stripes):
+    """A real `srfm train` process applies the rule before anything imports TensorFlow (else the
+    line would say 'imported before') and says so once its inputs are checked."""
+    images = write_stripes(tmp_path / "hr")
+    ran = _python("-m", "keras_srfm.cli", "train", "--variant", "p", "--run-dir", str(tmp_path / "run"),
+                  "--data", str(images), "--steps", "1", "--blocks", "1", "--filters", "4", "--batch-size", "2",
+                  "--lr-patch", "4", "--verbose", "0", TF_CPP_MIN_LOG_LEVEL="3")
+    assert ran.returncode == 0, ran.stderr[-2000:]
     assert "srfm train: TensorFlow kernels: oneDNN's custom operations (TF_ENABLE_ONEDNN_OPTS=1" in ran.stdout
-    assert "is a file" in ran.stderr
+
+
+@pytest.mark.slow
+def test_a_bad_option_stays_one_line(tmp_path):
+    """The kernels line is said after the inputs are checked: a typo prints its error alone."""
+    ran = _python("-m", "keras_srfm.cli", "train", "--variant", "p", "--run-dir", str(tmp_path / "run"),
+                  "--data", str(tmp_path / "missing"), TF_CPP_MIN_LOG_LEVEL="3")
+    assert ran.returncode == 2 and ran.stdout == "", ran.stdout
+    assert len(ran.stderr.strip().splitlines()) == 1, ran.stderr
