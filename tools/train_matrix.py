@@ -45,15 +45,16 @@ from keras_srfm.config import (  # noqa: E402
 CONFIGS = {"train": TrainConfig, "data": DataConfig, "generator": GeneratorConfig,
            "discriminator": DiscriminatorConfig, "loss": LossConfig}
 
-# Options the test harness sets itself in every row (tiny networks, a few steps).
+# Options the test harness sets itself in every row (tiny networks, a few steps). vgg_layer is
+# one of them: block1_conv2 keeps a row's L_vgg (its ops, gradients and normalisation) at 2
+# VGG19 convolutions instead of the paper's 16, which every trace and XLA compile repeats.
 HARNESS_FLAGS = ("run_dir", "data", "steps", "batch_size", "patches_per_image", "lr_patch",
-                 "checkpoint_every", "blocks", "filters", "vgg_weights", "verbose", "export_only")
+                 "checkpoint_every", "blocks", "filters", "vgg_weights", "vgg_layer", "verbose", "export_only")
 # Options tested on their own rather than in the matrix, and where.
 SEPARATE = {
     "config": "tests/training/test_recipe.py",  # a recipe sets the other options
     "phase": "tests/training/test_recipe.py",
     "backend": "train.backend",  # jax: tests/training/test_jax_run.py and tests/training/test_jax_parity.py (own process)
-    "vgg_layer": "loss.vgg_layer",  # 16 VGG19 layers: tests/commands/test_train_options.py
     # The realistic chain runs per image in tf.data, too slow for every row: trained in
     # tests/commands/test_train_cli.py, the mixture in tests/data/test_degradation.py.
     "degradation": "data.degradation",

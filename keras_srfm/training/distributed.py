@@ -33,6 +33,7 @@ from keras_srfm.training.checkpoints import (
 )
 from keras_srfm.training.run_setup import (
     RunConfig,
+    SkippedUpdates,
     append_history_row,
     check_finite,
     disk_full_message,
@@ -143,6 +144,7 @@ def _train(
     if chief and bench_dir:  # the learning curve, as the fit path's callback writes it
         bench = BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale)
         bench.set_model(model)
+    skipped, written = SkippedUpdates(start), start
     try:
         while int(step.numpy()) < run.train.steps:
             for metric in model.metrics:
@@ -150,9 +152,13 @@ def _train(
             began = time.time()
             for _ in range(min(per_epoch, run.train.steps - int(step.numpy()))):
                 logs = train_step(iterator)
+                skipped.after_call(int(step.numpy()), run_dir)
             values = {k: float(strategy.experimental_local_results(v)[0]) for k, v in logs.items()}
             now = int(step.numpy())
             check_finite(values, now, run_dir)  # before the row, the curve and the checkpoint
+            if now == written:  # every update of the interval skipped (float16): nothing new
+                continue
+            written = now
             if bench is not None:
                 bench.on_epoch_end(0, values)  # adds bench_psnr
             if chief:  # the row first, then the checkpoint (see keras_srfm.training.callbacks)

@@ -129,6 +129,54 @@ def check_finite(values: dict[str, float], step: int, run_dir: Path) -> None:
         )
 
 
+class SkippedUpdates:
+    """Counts the train-step calls in a row that made no generator update, for every TF path.
+
+    Under `--mixed-precision float16` the optimizers are Keras `LossScaleOptimizer`s: a call
+    whose scaled gradients overflow is skipped (the scale halves, `iterations` stays), which is
+    normal while the scale settles (a loss of 45 at the initial scale 2^15 skipped six updates in
+    a row) and once per scale growth afterwards. A step of a run is a generator *update*, so the
+    loops run on until `steps` updates are made; this stops a run that makes none at all.
+    """
+
+    # From the initial scale 2^15, 64 halvings reach 2^-49: gradients that still overflow are
+    # not a matter of scale.
+    MAX_IN_A_ROW = 64
+
+    def __init__(self, step: int) -> None:
+        self.last, self.in_a_row = step, 0
+
+    def after_call(self, step: int, run_dir: Path) -> None:
+        """Call after each train-step call with the step it left.
+
+        Raises:
+            NonFiniteLossError: `MAX_IN_A_ROW` calls in a row made no update.
+        """
+        self.in_a_row = 0 if step > self.last else self.in_a_row + 1
+        self.last = step
+        if self.in_a_row >= self.MAX_IN_A_ROW:
+            raise NonFiniteLossError(
+                f"training diverged by step {step} ({self.in_a_row} updates in a row skipped: their "
+                f"float16 loss-scaled gradients were not finite); the newest checkpoint is step "
+                f"{newest_checkpoint_step(run_dir)}: lower --g-lr / --d-lr (or use --mixed-precision off) "
+                "and run again to resume from it"
+            )
+
+
+def check_all_updates_made(step: int, steps: int, run_dir: Path) -> None:
+    """After `fit`: its epochs ran out before `steps` updates (float16 skipped too many).
+
+    Raises:
+        NonFiniteLossError: names the step reached and the checkpoint a rerun resumes from.
+    """
+    if step < steps:
+        raise NonFiniteLossError(
+            f"stopped at step {step} of {steps}: float16 loss scaling skipped more updates than the "
+            f"run had room for; the newest checkpoint is step {newest_checkpoint_step(run_dir)}: "
+            "run the same command again to resume from it"
+        )
+
+
 def disk_full_message(run_dir: Path) -> str:
     """The one line of a run stopped by a full disk (every path): the checkpoint it resumes from."""
     step = newest_checkpoint_step(run_dir)

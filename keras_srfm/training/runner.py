@@ -43,7 +43,9 @@ from keras_srfm.training.checkpoints import (
 from keras_srfm.training.run_setup import (
     RunConfig,
     RunStateError,
+    SkippedUpdates,
     align_logs,
+    check_all_updates_made,
     disk_full_message,
     load_generator_weights,
     log_resume_changes,
@@ -212,9 +214,9 @@ def _train(
         if start < run.train.steps:
             # Keras warns on shuffle=True with a tf.data input; the stream is shuffled itself.
             first = start // per_epoch
-            model.fit(dataset, epochs=first + math.ceil((run.train.steps - start) / per_epoch),
-                      steps_per_epoch=per_epoch, initial_epoch=first, callbacks=callbacks,
-                      verbose=verbose, shuffle=False)
+            model.fit(dataset, epochs=first + _epochs(run.train, start), steps_per_epoch=per_epoch,
+                      initial_epoch=first, callbacks=callbacks, verbose=verbose, shuffle=False)
+            check_all_updates_made(int(model.g_optimizer.iterations.numpy()), run.train.steps, run_dir)
         export_generator(model, run_dir / "generator.keras", run.generator)
     except Exception as err:
         if is_disk_full(err):
@@ -222,6 +224,20 @@ def _train(
             raise DiskFullError(disk_full_message(run_dir)) from err
         raise
     return model
+
+
+def _epochs(train: TrainConfig, start: int) -> int:
+    """Epochs of `checkpoint_every` train-step calls that `fit` may run from step `start`.
+
+    `StopAtStep` ends `fit` at `steps` updates. float16 may skip updates (`SkippedUpdates`), so
+    it gets room for as many skipped calls as updates, and at least for the most skips in a row
+    that `SkippedUpdates` allows: far more than loss scaling makes (a few while the scale
+    settles, then at most one per 2,000 updates when it grows).
+    """
+    updates, per_epoch = train.steps - start, train.checkpoint_every
+    if train.mixed_precision != "float16":
+        return math.ceil(updates / per_epoch)
+    return math.ceil((updates + max(updates, SkippedUpdates.MAX_IN_A_ROW)) / per_epoch)
 
 
 def _callbacks(
@@ -239,7 +255,7 @@ def _callbacks(
     return callbacks + [
         HistoryCSV(run_dir / "history.csv", step),
         ResumableCheckpoint(manager, step),
-        StopAtStep(step, run.train.steps),
+        StopAtStep(step, run.train.steps, run_dir),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50),
         _samples_callback(dataset, run_dir, step),
     ]

@@ -3,7 +3,7 @@
 The rows come from tools/train_matrix.py: pairwise coverage of every finite-valued option
 (found in the CLI and the config dataclasses, so a new one joins by construction), of which
 one row per precision also sets every option taking a value, and the refused rows. Each row
-trains a 1-block, 4-filter generator on 4x4 LR patches for 2 steps (2 epochs of 1 step: an
+trains a 1-block, 4-filter generator on 4x4 LR patches (L_vgg on VGG19's block1_conv2) for 2 steps (2 epochs of 1 step: an
 epoch boundary and 2 checkpoints), resumes to step 3, writes `--export-only`, and loads both
 exported generators with `safe_mode=True` to upscale an image. Runs share this process
 (the CLI's `main()`); two rows also run as real `srfm` processes.
@@ -37,7 +37,7 @@ SUBPROCESS_ROWS = {  # one multi-worker row and one single-device row as real pr
     next(i for i, (k, r) in enumerate(ROWS) if k == "pairwise" and r["strategy"] == "default" and not r["jit"]),
 }
 HARNESS = ["--batch-size", "2", "--patches-per-image", "2", "--lr-patch", "4", "--checkpoint-every", "1",
-           "--blocks", "1", "--filters", "4", "--vgg-weights", "none", "--verbose", "0"]
+           "--blocks", "1", "--filters", "4", "--vgg-weights", "none", "--vgg-layer", "block1_conv2", "--verbose", "0"]
 
 
 def row_id(index: int) -> str:
