@@ -351,6 +351,7 @@ def _folder_images(
 
     scale = config.scale
 
+    @tf.autograph.experimental.do_not_convert  # graph code already, as `cut` in patch_stream
     def load(path: tf.Tensor) -> Any:
         hr = decode_hr(path, scale)
         return (bicubic_lr(hr, scale), hr) if lr_from == "image" else hr

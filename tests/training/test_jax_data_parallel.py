@@ -19,7 +19,6 @@ most 0 / 3.8e-7 relative, the logged values by at most 1.9e-6 / 9.5e-7 absolute.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,20 +36,14 @@ NOISE_FLOOR = 1.96e-5  # TensorFlow eager vs XLA, pcsva's generator (tests/train
 TOLERANCE = 2 * NOISE_FLOOR
 
 
-# One xdist worker runs the whole file (README: `--dist loadgroup`): its module fixture
-# (one JAX process for every case on 1 and 2 devices) runs once, not once per worker.
-pytestmark = pytest.mark.xdist_group("jax_data_parallel")
+# One xdist worker runs this file and test_jax_parity.py (README: `--dist loadgroup`): their JAX
+# process (`jax_sgd_steps`, tests/training/conftest.py) runs once, not once per file or worker.
+pytestmark = pytest.mark.xdist_group("jax_sgd_steps")
 
 
 @pytest.fixture(scope="module")
-def steps(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The weights (drawn and saved by a TensorFlow-free subprocess too), then both runs."""
-    work = tmp_path_factory.mktemp("data_parallel")
-    sgd_step.make_batch(work / "batch.npz")
-    out = subprocess.run([sys.executable, str(SCRIPTS / "data_parallel_step.py"), str(work), *sgd_step.CASES],
-                         capture_output=True, text=True, env=sgd_step.jax_env(devices=2), timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return work
+def steps(jax_sgd_steps: Path) -> Path:
+    return jax_sgd_steps
 
 
 @pytest.mark.slow

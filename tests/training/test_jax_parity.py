@@ -3,15 +3,15 @@
 One SGD(1.0) step from identical weights on an identical batch, for `p`, `pcsa`, `pcsva` (a
 small VGG19 with random weights) and the authors' content mode: with a rate of 1 the weight
 change is the gradient, so the changes must agree up to float rounding. A process has one
-Keras backend, so the JAX side runs in a subprocess (`KERAS_BACKEND=jax`, TensorFlow hidden);
-`SRFM_JAX_PYTHON` may name another interpreter for it (e.g. a JAX-only environment).
+Keras backend, so the JAX side runs in a subprocess (`KERAS_BACKEND=jax`, TensorFlow hidden):
+the one-device steps of tests/training/test_jax_data_parallel.py's process (the `jax_sgd_steps`
+fixture of tests/training/conftest.py; `SRFM_JAX_PYTHON` may name its interpreter).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +38,10 @@ _spec.loader.exec_module(sgd_step)
 # same order, and for p (no BatchNorm, where XLA happened to sum like eager) still 14x below the
 # floor. One tolerance for all cases: twice the largest floor. A wrong objective misses it by
 # orders of magnitude (`test_a_wrong_objective_is_far_outside_the_tolerance`).
-# The JAX side compiles at XLA -O0 (`sgd_step.FAST_XLA_FLAGS`: its subprocess 123 s -> 48 s).
+# The JAX side compiles at XLA -O0 (`sgd_step.FAST_XLA_FLAGS`: its subprocess 123 s -> 48 s); it is
+# now data_parallel_step.py's one-device step (the same `JaxSRFM.step`, placed on one device),
+# which also draws the weights: measured then on the same kind of EPYC, generator 6.4e-7 (p),
+# 1.7e-6 (pcsa), 6.8e-6 (pcsva), 9.6e-7 (authors); discriminators 1.0e-6; scales 2.6e-7 relative.
 # TensorFlow vs JAX re-measured on a 2-core AMD EPYC (AVX2), generator at the default level /
 # at -O0: 1.4e-6 / 1.4e-6 (p), 1.9e-6 / 1.5e-6 (pcsa), 1.6e-5 / 9.2e-6 (pcsva), 3.9e-6 / 3.3e-6
 # (authors); discriminators 1.8e-6 / 1.9e-6; Eq. 7's scales at most 2.6e-7 / 3.9e-7 relative.
@@ -60,22 +63,15 @@ def tf_step(case: str, work: Path, xla: bool = False) -> tuple[int, list[np.ndar
     return len(g.trainable_variables), deltas, model.content_scales.numpy()
 
 
-# One xdist worker runs the whole file (README: `--dist loadgroup`): its module fixture
-# (the JAX and TensorFlow steps of every case) runs once, not once per worker.
-pytestmark = pytest.mark.xdist_group("jax_parity")
+# One xdist worker runs this file and test_jax_data_parallel.py (README: `--dist loadgroup`):
+# their JAX process (`jax_sgd_steps`) runs once, not once per file or worker.
+pytestmark = pytest.mark.xdist_group("jax_sgd_steps")
 
 
 @pytest.fixture(scope="module")
-def steps(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """TF steps of every case, then the JAX steps of all of them in one subprocess."""
-    work = tmp_path_factory.mktemp("parity")
-    sgd_step.make_batch(work / "batch.npz")
-    tf_results = {case: tf_step(case, work) for case in sgd_step.CASES}
-    python = os.environ.get("SRFM_JAX_PYTHON", sys.executable)
-    out = subprocess.run([python, str(SCRIPT), str(work), *sgd_step.CASES], capture_output=True, text=True,
-                         env=sgd_step.jax_env(), timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return {"work": work, "tf": tf_results}
+def steps(jax_sgd_steps: Path) -> dict:
+    """The JAX steps of every case (one process, shared), then the TF steps from the same weights."""
+    return {"work": jax_sgd_steps, "tf": {case: tf_step(case, jax_sgd_steps) for case in sgd_step.CASES}}
 
 
 @pytest.mark.slow

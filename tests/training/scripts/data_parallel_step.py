@@ -1,13 +1,16 @@
 """One SGD(1.0) `JaxSRFM.step` on 1 device and on every device, same weights, same global batch.
 
 Run with `KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2` (two CPU
-devices) by tests/training/test_jax_data_parallel.py:
+devices) by the `jax_sgd_steps` fixture (tests/training/conftest.py):
 
     python tests/training/scripts/data_parallel_step.py WORK CASE [CASE ...]
 
 For each case (`sgd_step.CASES`: tiny networks) it writes `WORK/CASE/parallel.npz`: the weight
 changes of both runs (`one_<i>`, `all_<i>`), Eq. 7's scales of both, the logged values of both,
-and how many devices "all" used. With a rate of 1 the weight change is the gradient.
+and how many devices "all" used; and `WORK/CASE/jax.npz`, the one-device step as
+tests/training/test_jax_parity.py compares it with TensorFlow's (`delta_<i>`, `scales`). With a
+rate of 1 the weight change is the gradient. The cases' weights are drawn here on the first run
+and saved under `WORK/CASE` (`sgd_step.build`); the TensorFlow side loads them.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ def run(case: str, work: Path) -> None:
         out[f"{name}_devices"] = np.asarray(where.devices)
         out[f"{name}_input_shards"] = np.asarray(len(where.put_batch(batch["hr"]).addressable_shards))
     np.savez(work / case / "parallel.npz", **out)
+    count = len([k for k in out if k.startswith("one_") and k[4:].isdigit()])
+    np.savez(work / case / "jax.npz", scales=out["one_scales"], **{f"delta_{i}": out[f"one_{i}"] for i in range(count)})
 
 
 def main() -> None:

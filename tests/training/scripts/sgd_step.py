@@ -1,21 +1,16 @@
-"""One SGD(1.0) step of SRFM on tiny networks, on whichever Keras backend this process runs.
+"""One SGD(1.0) step of SRFM on tiny networks: the cases, weights, batch and JAX settings.
 
 With a rate of 1 the weight change *is* the gradient, so two backends taking the same step
-from the same weights on the same batch must produce the same changes. `tests/training/test_jax_parity.py`
-imports `build` and `relative_l2` from here for the TensorFlow side and runs this file with
-`KERAS_BACKEND=jax` for the JAX side:
-
-    KERAS_BACKEND=jax python tests/training/scripts/sgd_step.py WORK CASE [CASE ...]
-
-reads `WORK/CASE/*.weights.h5` and `WORK/batch.npz` (written by the TensorFlow side) and writes
-`WORK/CASE/jax.npz`. TensorFlow is hidden from the JAX side: the JAX step must not need it.
+from the same weights on the same batch must produce the same changes.
+tests/training/test_jax_parity.py builds the TensorFlow side from here (`build`, `relative_l2`);
+the JAX side runs in `data_parallel_step.py` (the `jax_sgd_steps` fixture), with TensorFlow
+hidden (`HideTensorFlow`): the JAX step must not need it.
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +68,8 @@ def make_batch(path: Path) -> None:
 def build(case: str, work: Path) -> tuple[Any, Any, Any, Any]:
     """(loss config, generator, discriminator or None, VGG or None) with the case's saved weights.
 
-    The first call (TensorFlow side) draws the weights and saves them under `work/case`.
+    The first call (the JAX process) draws the weights and saves them under `work/case`; later
+    calls (the TensorFlow side) load them.
     """
     import keras
 
@@ -109,34 +105,3 @@ def relative_l2(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     """
     diff = sum(float(np.sum((x - y) ** 2)) for x, y in zip(a, b))
     return (diff / sum(float(np.sum(y**2)) for y in b)) ** 0.5
-
-
-def jax_step(case: str, work: Path) -> None:
-    """One jitted `JaxSRFM.step` with SGD(1.0); weight changes and the Eq. 7 scales to jax.npz."""
-    import jax
-    import keras
-
-    from keras_srfm.training.jax_step import JaxSRFM
-
-    config, g, d, vgg = build(case, work)
-    batch = np.load(work / "batch.npz")
-    trainer = JaxSRFM(g, d, vgg, config, keras.optimizers.SGD(1.0), keras.optimizers.SGD(1.0) if d else None)
-    state = trainer.initial_state()
-    before = [np.asarray(v) for v in state["g_tv"] + state["d_tv"]]
-    state, _ = jax.jit(trainer.step)(state, batch["lr"], batch["hr"])
-    after = [np.asarray(v) for v in state["g_tv"] + state["d_tv"]]
-    deltas = {f"delta_{i}": b - a for i, (b, a) in enumerate(zip(before, after))}
-    np.savez(work / case / "jax.npz", scales=np.asarray(state["scales"]), **deltas)
-
-
-def main() -> None:
-    sys.meta_path.insert(0, HideTensorFlow())
-    if os.environ.get("KERAS_BACKEND") != "jax":
-        sys.exit("run with KERAS_BACKEND=jax")
-    work = Path(sys.argv[1])
-    for case in sys.argv[2:]:
-        jax_step(case, work)
-
-
-if __name__ == "__main__":
-    main()
