@@ -144,7 +144,9 @@ def _train(
     if chief and bench_dir:  # the learning curve, as the fit path's callback writes it
         bench = BenchmarkPSNR(bench_dir, run_dir / "curve.csv", step, run.generator.scale)
         bench.set_model(model)
-    skipped, written = SkippedUpdates(start), start
+    # Only float16 (LossScaleOptimizer) can skip an update; elsewhere no per-step host sync.
+    skipped = SkippedUpdates(start) if run.train.mixed_precision == "float16" else None
+    written = start
     try:
         while int(step.numpy()) < run.train.steps:
             for metric in model.metrics:
@@ -152,7 +154,8 @@ def _train(
             began = time.time()
             for _ in range(min(per_epoch, run.train.steps - int(step.numpy()))):
                 logs = train_step(iterator)
-                skipped.after_call(int(step.numpy()), run_dir)
+                if skipped is not None:
+                    skipped.after_call(int(step.numpy()), run_dir)
             values = {k: float(strategy.experimental_local_results(v)[0]) for k, v in logs.items()}
             now = int(step.numpy())
             check_finite(values, now, run_dir)  # before the row, the curve and the checkpoint

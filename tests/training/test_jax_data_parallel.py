@@ -41,16 +41,11 @@ TOLERANCE = 2 * NOISE_FLOOR
 pytestmark = pytest.mark.xdist_group("jax_sgd_steps")
 
 
-@pytest.fixture(scope="module")
-def steps(jax_sgd_steps: Path) -> Path:
-    return jax_sgd_steps
-
-
 @pytest.mark.slow
 @pytest.mark.numeric
 @pytest.mark.parametrize("case", list(sgd_step.CASES))
-def test_two_devices_take_the_one_device_update(case: str, steps: Path) -> None:
-    saved = np.load(steps / case / "parallel.npz")
+def test_two_devices_take_the_one_device_update(case: str, jax_sgd_steps: Path) -> None:
+    saved = np.load(jax_sgd_steps / case / "parallel.npz")
     assert int(saved["one_devices"]) == 1 and int(saved["all_devices"]) == 2
     assert int(saved["all_input_shards"]) == 2  # the batch really is split
     count = len([k for k in saved.files if k.startswith("one_") and k[4:].isdigit()])
